@@ -1,0 +1,116 @@
+// Model: a sequential network with all of its memory planned up front.
+//
+//   lsuv::Model model;
+//   LSUV_TRY(model.configure(layers, n_layers, {28, 28, 1}, /*max_batch=*/64));
+//   // model.required_bytes() is exact for a buffer aligned to Arena::kAlignment.
+//   lsuv::Arena arena(buffer, sizeof buffer);
+//   LSUV_TRY(model.bind(arena));
+//   LSUV_TRY(model.forward(images, batch));   // no heap allocation, ever
+//   lsuv::ConstTensorView logits = model.output();
+//
+// configure() checks shapes and sizes only; bind() takes parameters and two activation buffers
+// from the arena. Parameters are stored in the layout the kernels read (see Layer); import and
+// export through lsuv/io convert from and to PyTorch's layouts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lsuv/arena.hpp"
+#include "lsuv/layer.hpp"
+#include "lsuv/status.hpp"
+#include "lsuv/tensor.hpp"
+
+namespace lsuv {
+
+struct Layer {
+  LayerSpec spec;
+  ImageShape input;   // per image, as it arrives at this layer
+  ImageShape output;  // per image, as it leaves
+  // For linear layers: the shape whose C x H x W order numbers the input features in PyTorch
+  // (the input of a preceding Flatten); equal to `input` otherwise.
+  ImageShape feature_shape;
+  // Parameters, null for layers without. Conv2d weights are [kh][kw][in_c / groups][out_c],
+  // linear weights [in][out] with inputs in NHWC order; use parameter_index() to address them
+  // in PyTorch's numbering.
+  float* weights = nullptr;
+  float* bias = nullptr;
+  std::size_t weight_count = 0;
+  std::size_t bias_count = 0;
+
+  // PyTorch's fan-in: the length of one row of weight.view(out, -1).
+  std::int32_t fan_in() const;
+  // Index into `weights` of PyTorch's weight.view(out, -1)[out][column].
+  std::size_t parameter_index(std::int32_t out, std::int32_t column) const;
+};
+
+// Sees the output of every layer during Model::forward (for statistics tables, debugging).
+class LayerObserver {
+ public:
+  virtual void observe(std::int32_t layer_index, const Layer& layer, ConstTensorView output) = 0;
+
+ protected:
+  ~LayerObserver() = default;
+};
+
+class Model {
+ public:
+  static constexpr std::int32_t kMaxLayers = 32;
+
+  // Validates the network for images of `input` shape and batches of up to `max_batch`.
+  // Errors: invalid_argument (non-positive sizes, missing or duplicate names, groups that do
+  // not divide), shape_mismatch (in_channels differs from what arrives, empty output),
+  // too_many_layers, size_overflow.
+  Status configure(const LayerSpec* layers, std::int32_t count, ImageShape input,
+                   std::int32_t max_batch);
+
+  // Exact bytes bind() takes from an arena whose buffer is aligned to Arena::kAlignment.
+  std::size_t required_bytes() const;
+  // Takes parameters (zeroed) and activation buffers from `arena`. On failure the model stays
+  // unbound and the arena's status says why (arena_too_small, size_overflow).
+  Status bind(Arena& arena);
+  bool bound() const { return bound_; }
+
+  // Runs all layers on `batch` NHWC images of input_shape(); the result is output().
+  // Errors: not_bound, invalid_argument (batch outside 1..max_batch, null input).
+  Status forward(const float* input, std::int32_t batch);
+  // The same, showing every layer's output to `observer`.
+  Status forward(const float* input, std::int32_t batch, LayerObserver& observer);
+  ConstTensorView output() const { return output_; }
+
+  // Runs layers [first, last) on `input` (the input of layer `first`) through the model's own
+  // activation buffers and returns where the result is in *result. The building block of
+  // LSUV's layer-by-layer passes.
+  Status forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
+                       ConstTensorView* result);
+  // Runs one layer from `input` into `output` (caller's buffer, sized for the layer's output).
+  Status run_layer(std::int32_t index, ConstTensorView input, TensorView output) const;
+
+  std::int32_t layer_count() const { return count_; }
+  // Shapes are fixed; parameter values may be written through the pointers.
+  const Layer& layer(std::int32_t index) const { return layers_[index]; }
+  // Index of the layer with this name, or -1.
+  std::int32_t find_layer(const char* name) const;
+  ImageShape input_shape() const { return input_; }
+  ImageShape output_shape() const { return count_ > 0 ? layers_[count_ - 1].output : input_; }
+  std::int32_t max_batch() const { return max_batch_; }
+  // Floats in one activation buffer: max_batch times the largest per-image activation.
+  std::size_t activation_capacity() const { return activation_capacity_; }
+
+ private:
+  Status plan(Arena& arena);
+  Status run_range(std::int32_t first, std::int32_t last, ConstTensorView input,
+                   LayerObserver* observer);
+
+  Layer layers_[kMaxLayers];
+  std::int32_t count_ = 0;
+  ImageShape input_;
+  std::int32_t max_batch_ = 0;
+  std::size_t activation_capacity_ = 0;
+  float* activations_[2] = {nullptr, nullptr};
+  ConstTensorView output_;
+  bool configured_ = false;
+  bool bound_ = false;
+};
+
+}  // namespace lsuv

@@ -1,0 +1,24 @@
+// The scalar reference kernels: the specification every SIMD kernel is checked against.
+// Always compiled, on every target. Contracts are asserts at the top of each function.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/params.hpp"
+
+namespace lsuv::kernels {
+
+// bias may be null (no bias).
+void conv2d_f32_ref(const Conv2dParams& p, const float* input, const float* weights,
+                    const float* bias, float* output);
+void linear_f32_ref(const LinearParams& p, const float* input, const float* weights,
+                    const float* bias, float* output);
+// output may equal input (in place).
+void relu_f32_ref(std::size_t n, const float* input, float* output);
+void max_pool2d_f32_ref(const Pool2dParams& p, const float* input, float* output);
+void avg_pool2d_f32_ref(const Pool2dParams& p, const float* input, float* output);
+// Mean over H and W of each (image, channel): output is batch x channels.
+void global_avg_pool_f32_ref(std::int32_t batch, std::int32_t pixels, std::int32_t channels,
+                             const float* input, float* output);
+
+}  // namespace lsuv::kernels
