@@ -1,1 +1,67 @@
-// placeholder: being written
+#include "lsuv/running_stats.hpp"
+
+#include <cmath>
+
+#include "kernels/dispatch.hpp"
+
+namespace lsuv {
+namespace {
+// Long enough to amortise the merge, short enough that a block stays in L1.
+constexpr std::size_t kBlock = 1024;
+}  // namespace
+
+void RunningStats::add(double x) {
+  ++count_;
+  const double delta = x - mean_;
+  mean_ += delta / static_cast<double>(count_);
+  m2_ += delta * (x - mean_);
+}
+
+void RunningStats::add(const float* data, std::size_t n) {
+  for (std::size_t start = 0; start < n; start += kBlock) {
+    const std::size_t length = n - start < kBlock ? n - start : kBlock;
+    RunningStats block;
+    kernels::f32_kernels().add_channel_moments(data + start, length, 1, &block);
+    merge(block);
+  }
+}
+
+void RunningStats::merge(const RunningStats& other) {
+  if (other.count_ == 0) return;
+  if (count_ == 0) {
+    *this = other;
+    return;
+  }
+  const double a = static_cast<double>(count_);
+  const double b = static_cast<double>(other.count_);
+  const double total = a + b;
+  const double delta = other.mean_ - mean_;
+  mean_ += delta * (b / total);
+  m2_ += other.m2_ + delta * delta * (a * b / total);
+  count_ += other.count_;
+}
+
+double RunningStats::variance() const {
+  return count_ > 0 ? m2_ / static_cast<double>(count_) : 0.0;
+}
+
+double RunningStats::sample_variance() const {
+  return count_ > 1 ? m2_ / static_cast<double>(count_ - 1) : 0.0;
+}
+
+double RunningStats::stddev() const { return std::sqrt(sample_variance()); }
+
+RunningStats RunningStats::from_moments(std::uint64_t count, double mean, double m2) {
+  RunningStats stats;
+  stats.count_ = count;
+  stats.mean_ = count > 0 ? mean : 0.0;
+  stats.m2_ = count > 0 ? m2 : 0.0;
+  return stats;
+}
+
+void add_per_channel(const float* data, std::size_t rows, std::size_t channels,
+                     RunningStats* stats) {
+  kernels::f32_kernels().add_channel_moments(data, rows, channels, stats);
+}
+
+}  // namespace lsuv

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/params.hpp"
+#include "lsuv/running_stats.hpp"
 
 namespace lsuv::kernels {
 
@@ -19,6 +20,8 @@ struct F32Kernels {
   void (*avg_pool2d)(const Pool2dParams&, const float* input, float* output);
   void (*global_avg_pool)(std::int32_t batch, std::int32_t pixels, std::int32_t channels,
                           const float* input, float* output);
+  void (*add_channel_moments)(const float* data, std::size_t rows, std::size_t channels,
+                              RunningStats* stats);
 };
 
 const F32Kernels& f32_kernels();

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "kernels/params.hpp"
+#include "lsuv/running_stats.hpp"
 
 namespace lsuv::kernels {
 
@@ -20,5 +21,9 @@ void avg_pool2d_f32_ref(const Pool2dParams& p, const float* input, float* output
 // Mean over H and W of each (image, channel): output is batch x channels.
 void global_avg_pool_f32_ref(std::int32_t batch, std::int32_t pixels, std::int32_t channels,
                              const float* input, float* output);
+// Merges the moments of each channel of `rows` x `channels` NHWC data into stats[channel]
+// (count, mean, M2; see lsuv/running_stats.hpp).
+void add_channel_moments_f32_ref(const float* data, std::size_t rows, std::size_t channels,
+                                 RunningStats* stats);
 
 }  // namespace lsuv::kernels
