@@ -1,1 +1,123 @@
-// placeholder: being written
+// Proves the promise "forward and LSUV never allocate": every operator new and (on glibc) every
+// malloc in this test program is counted, and the count must not move across those calls.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "lsuv/batch_source.hpp"
+#include "lsuv/lsuv_initialize.hpp"
+#include "support.hpp"
+
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+// glibc lets a program interpose malloc and reach the real one by its internal name.
+extern "C" void* __libc_malloc(std::size_t);
+extern "C" void* __libc_calloc(std::size_t, std::size_t);
+extern "C" void* __libc_realloc(void*, std::size_t);
+extern "C" void* malloc(std::size_t size) {
+  ++g_allocations;
+  return __libc_malloc(size);
+}
+extern "C" void* calloc(std::size_t n, std::size_t size) {
+  ++g_allocations;
+  return __libc_calloc(n, size);
+}
+extern "C" void* realloc(void* p, std::size_t size) {
+  ++g_allocations;
+  return __libc_realloc(p, size);
+}
+#define LSUV_TEST_COUNTS_MALLOC 1
+static void* uncounted_malloc(std::size_t size) { return __libc_malloc(size); }
+#else
+static void* uncounted_malloc(std::size_t size) { return std::malloc(size); }
+#endif
+
+void* operator new(std::size_t size) {
+  ++g_allocations;
+  if (void* p = uncounted_malloc(size == 0 ? 1 : size)) return p;
+  std::abort();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  ++g_allocations;
+  return uncounted_malloc(size == 0 ? 1 : size);
+}
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
+  return operator new(size, tag);
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+constexpr lsuv::LayerSpec kNet[] = {
+    lsuv::conv2d("conv1", 1, 4, 3).with_stride(2).with_padding(1),
+    lsuv::relu("relu1"),
+    lsuv::conv2d("conv2", 4, 8, 3).with_padding(1),
+    lsuv::relu("relu2"),
+    lsuv::avg_pool2d("pool", 2),
+    lsuv::conv2d("dw", 8, 8, 3).with_padding(1).with_groups(8),
+    lsuv::adaptive_avg_pool2d("avg"),
+    lsuv::linear("l1", 8, 3),
+};
+constexpr lsuv::ImageShape kInput = {12, 12, 1};
+
+template <class F>
+long allocations_during(F&& f) {
+  const long before = g_allocations.load();
+  f();
+  return g_allocations.load() - before;
+}
+
+}  // namespace
+
+TEST_CASE("the allocation counter sees allocations (so a zero below means something)") {
+  // A direct call: unlike a new-expression, the compiler may not elide it.
+  CHECK(allocations_during([] { ::operator delete(::operator new(4)); }) == 1);
+#ifdef LSUV_TEST_COUNTS_MALLOC
+  CHECK(allocations_during([] { std::free(std::malloc(16)); }) == 1);
+#else
+  MESSAGE("malloc is not interposed on this platform: only operator new is counted");
+#endif
+}
+
+TEST_CASE("forward and LSUV allocate nothing") {
+  auto m = lsuv_test::make_model(kNet, 8, kInput, 4);
+  const std::vector<float> images = lsuv_test::gaussian_images(14, kInput, 1);
+  lsuv::ArrayBatchSource source(images.data(), 14, kInput, 4);
+
+  lsuv::Status status = lsuv::Status::invalid_argument;
+  CHECK(allocations_during([&] { status = m->model.forward(images.data(), 4); }) == 0);
+  CHECK(status == lsuv::Status::ok);
+
+  std::vector<unsigned char> scratch(1 << 20);
+  for (lsuv::LsuvVariant variant : {lsuv::LsuvVariant::seed, lsuv::LsuvVariant::paper}) {
+    for (lsuv::LsuvCache cache : {lsuv::LsuvCache::always, lsuv::LsuvCache::never}) {
+      lsuv::LsuvOptions options;
+      options.variant = variant;
+      options.cache = cache;
+      options.orthonormal_preinit = variant == lsuv::LsuvVariant::paper;
+      options.per_channel = cache == lsuv::LsuvCache::never;
+      lsuv::Arena arena(scratch.data(), scratch.size());
+      lsuv::LsuvReport report;
+      CHECK(allocations_during([&] {
+              status = lsuv::lsuv_initialize(m->model, source, options, arena, &report);
+            }) == 0);
+      CHECK(status == lsuv::Status::ok);
+    }
+  }
+  // Failure paths allocate nothing either.
+  lsuv::Arena tiny(scratch.data(), 100);
+  CHECK(allocations_during([&] {
+          status = lsuv::lsuv_initialize(m->model, source, lsuv::LsuvOptions(), tiny, nullptr);
+        }) == 0);
+  CHECK(status == lsuv::Status::arena_too_small);
+}

@@ -1,1 +1,351 @@
-// placeholder: being written
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "lsuv/batch_source.hpp"
+#include "lsuv/lsuv_initialize.hpp"
+#include "lsuv/running_stats.hpp"
+#include "support.hpp"
+
+namespace {
+
+using lsuv::Status;
+
+// The seed's architecture, scaled down so the suite stays fast (also under qemu).
+constexpr lsuv::LayerSpec kSmallSeed[] = {
+    lsuv::conv2d("conv1", 1, 6, 5).with_stride(2).with_padding(1),
+    lsuv::relu("relu1"),
+    lsuv::conv2d("conv2", 6, 8, 3).with_padding(2),
+    lsuv::relu("relu2"),
+    lsuv::conv2d("conv3", 8, 8, 3).with_padding(1).with_groups(2),
+    lsuv::relu("relu3"),
+    lsuv::max_pool2d("pool", 2),
+    lsuv::flatten("flat"),
+    lsuv::linear("l1", 8 * 4 * 4, 10),
+};
+constexpr std::int32_t kLayers = 9;
+constexpr lsuv::ImageShape kInput = {16, 16, 1};
+constexpr std::int32_t kBatch = 8;
+constexpr std::int32_t kImages = 4 * kBatch - 3;  // a last, partial batch
+
+// Per-layer output statistics over every image of a source, measured by running the model.
+class PreActivationStats final : public lsuv::LayerObserver {
+ public:
+  void observe(std::int32_t index, const lsuv::Layer& layer, lsuv::ConstTensorView out) override {
+    if (lsuv::has_parameters(layer.spec.kind)) stats[index].add(out.data, out.elements());
+  }
+  lsuv::RunningStats stats[lsuv::Model::kMaxLayers];
+};
+
+PreActivationStats measure(lsuv::Model& model, lsuv::BatchSource& source) {
+  PreActivationStats observer;
+  std::vector<float> batch(static_cast<std::size_t>(source.max_batch_size()) *
+                           source.image_shape().elements());
+  for (std::int32_t b = 0; b < source.batch_count(); ++b) {
+    std::int32_t n = 0;
+    REQUIRE(source.read(b, batch.data(), &n) == Status::ok);
+    REQUIRE(model.forward(batch.data(), n, observer) == Status::ok);
+  }
+  return observer;
+}
+
+Status run_lsuv(lsuv::Model& model, lsuv::BatchSource& source, const lsuv::LsuvOptions& options,
+                lsuv::LsuvReport* report, std::size_t extra_bytes = 0) {
+  std::vector<unsigned char> scratch(lsuv::lsuv_scratch_bytes(model, source, options) +
+                                     lsuv::Arena::kAlignment + extra_bytes);
+  lsuv::Arena arena(scratch.data(), scratch.size());
+  return lsuv::lsuv_initialize(model, source, options, arena, report);
+}
+
+}  // namespace
+
+TEST_CASE("LSUV seed variant: every layer's pre-activation has mean 0 and std 1 on the data") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 1, 0.3f, 0.8f);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+
+  const PreActivationStats before = measure(m->model, source);
+  lsuv::LsuvReport report;
+  REQUIRE(run_lsuv(m->model, source, lsuv::LsuvOptions(), &report) == Status::ok);
+  CHECK(report.count == 4);
+  CHECK(report.batches == 4);
+  CHECK(report.images == kImages);
+  CHECK(report.cached_inputs);
+
+  const PreActivationStats after = measure(m->model, source);
+  for (std::int32_t i = 0; i < report.count; ++i) {
+    const lsuv::LsuvLayerReport& entry = report.layers[i];
+    CAPTURE(entry.layer_index);
+    CHECK(entry.status == lsuv::LsuvLayerStatus::converged);
+    CHECK(entry.iterations == 1);
+    const lsuv::RunningStats& s = after.stats[entry.layer_index];
+    CHECK(std::fabs(s.mean()) < 1e-4);
+    CHECK(std::fabs(s.stddev() - 1.0) < 1e-3);
+    // The report's "after" is what the model now does; its "before" is what it did on entry
+    // for the first layer (later layers' inputs change as earlier ones are normalised).
+    CHECK(std::fabs(entry.mean_after - s.mean()) < 1e-7);
+    CHECK(entry.std_after == doctest::Approx(s.stddev()).epsilon(1e-6));
+  }
+  CHECK(report.layers[0].std_before ==
+        doctest::Approx(before.stats[0].stddev()).epsilon(1e-9));
+}
+
+TEST_CASE("LSUV paper variant: |var - 1| < tol on every layer, biases untouched") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 2);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  const std::vector<float> bias_before(m->model.layer(0).bias, m->model.layer(0).bias + 6);
+
+  lsuv::LsuvOptions options;
+  options.variant = lsuv::LsuvVariant::paper;
+  options.tolerance = 0.02;
+  lsuv::LsuvReport report;
+  REQUIRE(run_lsuv(m->model, source, options, &report) == Status::ok);
+  const PreActivationStats after = measure(m->model, source);
+  for (std::int32_t i = 0; i < report.count; ++i) {
+    const lsuv::LsuvLayerReport& entry = report.layers[i];
+    CAPTURE(entry.layer_index);
+    CHECK(entry.status == lsuv::LsuvLayerStatus::converged);
+    CHECK(entry.iterations >= 1);
+    CHECK(entry.iterations <= options.max_iterations);
+    CHECK(std::fabs(after.stats[entry.layer_index].sample_variance() - 1.0) < options.tolerance);
+  }
+  CHECK(std::vector<float>(m->model.layer(0).bias, m->model.layer(0).bias + 6) == bias_before);
+}
+
+TEST_CASE("LSUV paper variant with orthonormal pre-init converges too") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 3);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  lsuv::LsuvOptions options;
+  options.variant = lsuv::LsuvVariant::paper;
+  options.orthonormal_preinit = true;
+  options.seed = 9;
+  lsuv::LsuvReport report;
+  REQUIRE(run_lsuv(m->model, source, options, &report) == Status::ok);
+  for (std::int32_t i = 0; i < report.count; ++i)
+    CHECK(report.layers[i].status == lsuv::LsuvLayerStatus::converged);
+  // Orthonormal pre-init zeroes the biases and the paper variant never moves them.
+  for (std::int32_t o = 0; o < 6; ++o) CHECK(m->model.layer(0).bias[o] == 0.0f);
+}
+
+TEST_CASE("LSUV gives bit-identical weights with the input cache and without it") {
+  auto cached = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  auto recomputed = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 4);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  lsuv::LsuvOptions options;
+  lsuv::LsuvReport with_cache, without_cache;
+  options.cache = lsuv::LsuvCache::always;
+  REQUIRE(run_lsuv(cached->model, source, options, &with_cache) == Status::ok);
+  options.cache = lsuv::LsuvCache::never;
+  REQUIRE(run_lsuv(recomputed->model, source, options, &without_cache) == Status::ok);
+  CHECK(with_cache.cached_inputs);
+  CHECK_FALSE(without_cache.cached_inputs);
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(cached->model),
+                             lsuv_test::snapshot(recomputed->model)));
+}
+
+TEST_CASE("LSUV per-channel mode normalises every output channel") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 5);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  lsuv::LsuvOptions options;
+  options.per_channel = true;
+  REQUIRE(run_lsuv(m->model, source, options, nullptr) == Status::ok);
+
+  // conv1's output, channel by channel, over every calibration image.
+  class ChannelStats final : public lsuv::LayerObserver {
+   public:
+    void observe(std::int32_t index, const lsuv::Layer& layer, lsuv::ConstTensorView out) override {
+      if (index != 0) return;
+      lsuv::add_per_channel(out.data, out.elements() / layer.output.channels,
+                            static_cast<std::size_t>(layer.output.channels), stats);
+    }
+    lsuv::RunningStats stats[6];
+  } observer;
+  std::vector<float> batch(kBatch * kInput.elements());
+  for (std::int32_t b = 0; b < source.batch_count(); ++b) {
+    std::int32_t n = 0;
+    REQUIRE(source.read(b, batch.data(), &n) == Status::ok);
+    REQUIRE(m->model.forward(batch.data(), n, observer) == Status::ok);
+  }
+  for (const lsuv::RunningStats& s : observer.stats) {
+    CHECK(std::fabs(s.mean()) < 1e-4);
+    CHECK(std::fabs(s.stddev() - 1.0) < 1e-3);
+  }
+}
+
+TEST_CASE("LSUV layer_mask touches only the selected layers") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 6);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  const std::vector<float> conv2_before(m->model.layer(2).weights,
+                                        m->model.layer(2).weights + m->model.layer(2).weight_count);
+  const std::vector<float> conv1_before(m->model.layer(0).weights,
+                                        m->model.layer(0).weights + m->model.layer(0).weight_count);
+  lsuv::LsuvOptions options;
+  options.layer_mask = (1u << 0) | (1u << 8);  // conv1 and l1
+  lsuv::LsuvReport report;
+  REQUIRE(run_lsuv(m->model, source, options, &report) == Status::ok);
+  CHECK(report.count == 2);
+  CHECK(report.layers[0].layer_index == 0);
+  CHECK(report.layers[1].layer_index == 8);
+  CHECK(std::vector<float>(m->model.layer(2).weights,
+                           m->model.layer(2).weights + m->model.layer(2).weight_count) ==
+        conv2_before);
+  CHECK(std::vector<float>(m->model.layer(0).weights,
+                           m->model.layer(0).weights + m->model.layer(0).weight_count) !=
+        conv1_before);
+  const PreActivationStats after = measure(m->model, source);
+  CHECK(std::fabs(after.stats[8].stddev() - 1.0) < 1e-3);
+}
+
+TEST_CASE("LSUV on blank input reports zero variance and leaves the model unchanged") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  // All-zero images: conv1 outputs its bias everywhere, a constant per channel (padding
+  // included), so no rescaling of its weights can reach unit variance.
+  const std::vector<float> images(kImages * kInput.elements(), 0.0f);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  const std::vector<float> before = lsuv_test::snapshot(m->model);
+  lsuv::LsuvReport report;
+  CHECK(run_lsuv(m->model, source, lsuv::LsuvOptions(), &report) == Status::zero_variance);
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+  REQUIRE(report.count >= 1);
+  CHECK(report.count == 1);
+  CHECK(report.layers[0].status == lsuv::LsuvLayerStatus::zero_variance);
+}
+
+TEST_CASE("LSUV with dead ReLUs: zero variance downstream, or skipped on request") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  // conv1 always negative: relu1 is dead, conv2 sees zeros and outputs its bias.
+  const lsuv::Layer& conv1 = m->model.layer(0);
+  for (std::size_t i = 0; i < conv1.bias_count; ++i) conv1.bias[i] = -1000.0f;
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 7);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  const std::vector<float> before = lsuv_test::snapshot(m->model);
+
+  lsuv::LsuvOptions options;
+  options.variant = lsuv::LsuvVariant::paper;  // does not move biases, so relu1 stays dead
+  lsuv::LsuvReport report;
+  CHECK(run_lsuv(m->model, source, options, &report) == Status::zero_variance);
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+  CHECK(report.layers[0].status == lsuv::LsuvLayerStatus::converged);
+  CHECK(report.layers[1].status == lsuv::LsuvLayerStatus::zero_variance);
+
+  options.skip_unnormalisable_layers = true;
+  REQUIRE(run_lsuv(m->model, source, options, &report) == Status::ok);
+  CHECK(report.layers[1].status == lsuv::LsuvLayerStatus::zero_variance);
+  // conv2 untouched; conv1 normalised.
+  const lsuv::Layer& conv2 = m->model.layer(2);
+  std::size_t offset = conv1.weight_count + conv1.bias_count;
+  for (std::size_t i = 0; i < conv2.weight_count; ++i) CHECK(conv2.weights[i] == before[offset + i]);
+  CHECK(std::fabs(report.layers[0].std_after - 1.0) < 1e-3);
+}
+
+TEST_CASE("LSUV with a NaN in the calibration data fails cleanly with non_finite") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 8);
+  images[kBatch * kInput.elements() * 2 + 17] = NAN;  // in the third batch
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  const std::vector<float> before = lsuv_test::snapshot(m->model);
+  for (lsuv::LsuvCache cache : {lsuv::LsuvCache::always, lsuv::LsuvCache::never}) {
+    lsuv::LsuvOptions options;
+    options.cache = cache;
+    lsuv::LsuvReport report;
+    CHECK(run_lsuv(m->model, source, options, &report) == Status::non_finite);
+    CHECK(report.layers[0].status == lsuv::LsuvLayerStatus::non_finite);
+    CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+  }
+  images[kBatch * kInput.elements() * 2 + 17] = INFINITY;
+  CHECK(run_lsuv(m->model, source, lsuv::LsuvOptions(), nullptr) == Status::non_finite);
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+}
+
+TEST_CASE("LSUV with a NaN weight fails cleanly with non_finite") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  m->model.layer(4).weights[3] = NAN;
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 9);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  const std::vector<float> before = lsuv_test::snapshot(m->model);
+  lsuv::LsuvReport report;
+  CHECK(run_lsuv(m->model, source, lsuv::LsuvOptions(), &report) == Status::non_finite);
+  CHECK(report.layers[2].status == lsuv::LsuvLayerStatus::non_finite);
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+}
+
+TEST_CASE("LSUV scratch: exact size, one byte short, and fallback to recomputation") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 10);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  lsuv::LsuvOptions options;
+  options.cache = lsuv::LsuvCache::always;
+  const std::size_t cached_bytes = lsuv::lsuv_scratch_bytes(m->model, source, options);
+  options.cache = lsuv::LsuvCache::never;
+  const std::size_t lean_bytes = lsuv::lsuv_scratch_bytes(m->model, source, options);
+  REQUIRE(lean_bytes > 0);
+  REQUIRE(cached_bytes > lean_bytes);
+  alignas(lsuv::Arena::kAlignment) static unsigned char buffer[1 << 20];
+  REQUIRE(cached_bytes <= sizeof buffer);
+  const std::vector<float> before = lsuv_test::snapshot(m->model);
+
+  options.cache = lsuv::LsuvCache::always;
+  {
+    lsuv::Arena short_arena(buffer, cached_bytes - 1);
+    CHECK(lsuv::lsuv_initialize(m->model, source, options, short_arena, nullptr) ==
+          Status::arena_too_small);
+    CHECK(short_arena.used() == 0);
+    CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+  }
+  options.cache = lsuv::LsuvCache::never;
+  {
+    lsuv::Arena short_arena(buffer, lean_bytes - 1);
+    CHECK(lsuv::lsuv_initialize(m->model, source, options, short_arena, nullptr) ==
+          Status::arena_too_small);
+    CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+  }
+  options.cache = lsuv::LsuvCache::automatic;
+  {
+    lsuv::Arena lean(buffer, lean_bytes);
+    lsuv::LsuvReport report;
+    CHECK(lsuv::lsuv_initialize(m->model, source, options, lean, &report) == Status::ok);
+    CHECK_FALSE(report.cached_inputs);
+  }
+  {
+    lsuv::Arena exact(buffer, cached_bytes);
+    lsuv::LsuvReport report;
+    CHECK(lsuv::lsuv_initialize(m->model, source, options, exact, &report) == Status::ok);
+    CHECK(report.cached_inputs);
+  }
+}
+
+TEST_CASE("LSUV rejects bad arguments without touching the model") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 11);
+  const std::vector<float> before = lsuv_test::snapshot(m->model);
+  lsuv::ArrayBatchSource wrong_shape(images.data(), kImages, {8, 32, 1}, kBatch);
+  CHECK(run_lsuv(m->model, wrong_shape, lsuv::LsuvOptions(), nullptr) == Status::shape_mismatch);
+  lsuv::ArrayBatchSource too_big(images.data(), kImages, kInput, kBatch + 1);
+  CHECK(run_lsuv(m->model, too_big, lsuv::LsuvOptions(), nullptr) == Status::shape_mismatch);
+  lsuv::ArrayBatchSource empty(images.data(), 0, kInput, kBatch);
+  CHECK(run_lsuv(m->model, empty, lsuv::LsuvOptions(), nullptr) == Status::invalid_argument);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  lsuv::LsuvOptions bad;
+  bad.target_std = 0.0;
+  CHECK(run_lsuv(m->model, source, bad, nullptr) == Status::invalid_argument);
+  bad = lsuv::LsuvOptions();
+  bad.tolerance = NAN;
+  CHECK(run_lsuv(m->model, source, bad, nullptr) == Status::invalid_argument);
+  bad = lsuv::LsuvOptions();
+  bad.max_iterations = 0;
+  CHECK(run_lsuv(m->model, source, bad, nullptr) == Status::invalid_argument);
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+
+  lsuv::Model unbound;
+  REQUIRE(unbound.configure(kSmallSeed, kLayers, kInput, kBatch) == Status::ok);
+  unsigned char scratch[256];
+  lsuv::Arena arena(scratch, sizeof scratch);
+  CHECK(lsuv::lsuv_initialize(unbound, source, lsuv::LsuvOptions(), arena, nullptr) ==
+        Status::not_bound);
+}

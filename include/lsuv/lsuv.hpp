@@ -1,0 +1,13 @@
+// The core of lsuv in one include: models, arenas, initialisers, streaming statistics and LSUV.
+// File formats (IDX, .npy, weight directories, model specs) are in lsuv/io/ and included apart.
+#pragma once
+
+#include "lsuv/arena.hpp"
+#include "lsuv/batch_source.hpp"
+#include "lsuv/init.hpp"
+#include "lsuv/layer.hpp"
+#include "lsuv/lsuv_initialize.hpp"
+#include "lsuv/model.hpp"
+#include "lsuv/running_stats.hpp"
+#include "lsuv/status.hpp"
+#include "lsuv/tensor.hpp"

@@ -1,0 +1,69 @@
+// Small helpers the test suites share: a model bound to heap memory the test owns, seeded
+// Gaussian images, and whole-parameter snapshots for "nothing changed" checks.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "lsuv/arena.hpp"
+#include "lsuv/init.hpp"
+#include "lsuv/model.hpp"
+
+namespace lsuv_test {
+
+struct BoundModel {
+  lsuv::Model model;
+  std::vector<unsigned char> memory;
+  std::unique_ptr<lsuv::Arena> arena;
+};
+
+// Configures, binds and initialises (PyTorch's default, seed 1) a model; REQUIREs success.
+inline std::unique_ptr<BoundModel> make_model(const lsuv::LayerSpec* layers, std::int32_t count,
+                                              lsuv::ImageShape input, std::int32_t max_batch,
+                                              lsuv::Initializer init =
+                                                  lsuv::Initializer::pytorch_default) {
+  auto bound = std::make_unique<BoundModel>();
+  REQUIRE(bound->model.configure(layers, count, input, max_batch) == lsuv::Status::ok);
+  bound->memory.resize(bound->model.required_bytes() + lsuv::Arena::kAlignment);
+  bound->arena = std::make_unique<lsuv::Arena>(bound->memory.data(), bound->memory.size());
+  REQUIRE(bound->model.bind(*bound->arena) == lsuv::Status::ok);
+  std::vector<unsigned char> scratch(lsuv::initialize_scratch_bytes(bound->model, init) + 64);
+  lsuv::Arena scratch_arena(scratch.data(), scratch.size());
+  lsuv::InitOptions options;
+  options.seed = 1;
+  REQUIRE(lsuv::initialize(bound->model, init, options, scratch_arena) == lsuv::Status::ok);
+  return bound;
+}
+
+inline std::vector<float> gaussian_images(std::size_t count, lsuv::ImageShape shape,
+                                          unsigned seed, float mean = 0.0f, float std = 1.0f) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(mean, std);
+  std::vector<float> images(count * shape.elements());
+  for (float& v : images) v = dist(gen);
+  return images;
+}
+
+// Every parameter of the model, in layer order.
+inline std::vector<float> snapshot(const lsuv::Model& model) {
+  std::vector<float> all;
+  for (std::int32_t i = 0; i < model.layer_count(); ++i) {
+    const lsuv::Layer& layer = model.layer(i);
+    all.insert(all.end(), layer.weights, layer.weights + layer.weight_count);
+    if (layer.bias != nullptr) all.insert(all.end(), layer.bias, layer.bias + layer.bias_count);
+  }
+  return all;
+}
+
+// Bitwise equality (NaN-safe), for "the model is unchanged".
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+}  // namespace lsuv_test
