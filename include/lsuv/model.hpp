@@ -60,7 +60,8 @@ class Model {
   // Validates the network for images of `input` shape and batches of up to `max_batch`.
   // Errors: invalid_argument (non-positive sizes, missing or duplicate names, groups that do
   // not divide), shape_mismatch (in_channels differs from what arrives, empty output),
-  // too_many_layers, size_overflow.
+  // too_many_layers, size_overflow. On success the model is configured and unbound (call bind
+  // again); on failure it is as it was.
   Status configure(const LayerSpec* layers, std::int32_t count, ImageShape input,
                    std::int32_t max_batch);
 

@@ -13,6 +13,14 @@ constexpr std::int32_t kMaxDimension = 1 << 20;
 
 bool positive(std::int32_t a, std::int32_t b) { return a > 0 && b > 0; }
 
+// Elements of one image; false when the count does not fit in size_t (on 32-bit targets it
+// may not, and ImageShape::elements() would wrap).
+bool checked_elements(ImageShape shape, std::size_t* out) {
+  return detail::checked_multiply(static_cast<std::size_t>(shape.height),
+                                  static_cast<std::size_t>(shape.width), out) &&
+         detail::checked_multiply(*out, static_cast<std::size_t>(shape.channels), out);
+}
+
 bool names_equal(const char* a, const char* b) {
   return std::strncmp(a, b, LayerSpec::kMaxNameLength + 1) == 0;
 }
@@ -52,10 +60,15 @@ Status shape_layer(const LayerSpec& spec, ImageShape in, Layer* layer) {
       if (h <= 0 || w <= 0) return Status::shape_mismatch;
       if (h > kMaxDimension || w > kMaxDimension) return Status::size_overflow;
       out = {static_cast<std::int32_t>(h), static_cast<std::int32_t>(w), spec.out_channels};
+      // The fan-in numbers PyTorch's weight columns (Layer::fan_in, parameter_index): int32.
+      std::size_t fan_in = 0;
       std::size_t count = 0;
-      if (!detail::checked_multiply(static_cast<std::size_t>(spec.kernel_h) * spec.kernel_w,
-                                    static_cast<std::size_t>(in.channels / spec.groups), &count) ||
-          !detail::checked_multiply(count, static_cast<std::size_t>(spec.out_channels), &count))
+      if (!detail::checked_multiply(static_cast<std::size_t>(spec.kernel_h),
+                                    static_cast<std::size_t>(spec.kernel_w), &fan_in) ||
+          !detail::checked_multiply(fan_in, static_cast<std::size_t>(in.channels / spec.groups),
+                                    &fan_in) ||
+          fan_in > static_cast<std::size_t>(INT32_MAX) ||
+          !detail::checked_multiply(fan_in, static_cast<std::size_t>(spec.out_channels), &count))
         return Status::size_overflow;
       layer->weight_count = count;
       layer->bias_count = spec.bias ? static_cast<std::size_t>(spec.out_channels) : 0;
@@ -137,9 +150,6 @@ std::size_t Layer::parameter_index(std::int32_t out, std::int32_t column) const 
 
 Status Model::configure(const LayerSpec* layers, std::int32_t count, ImageShape input,
                         std::int32_t max_batch) {
-  configured_ = false;
-  bound_ = false;
-  count_ = 0;
   if (layers == nullptr || count <= 0 || max_batch <= 0) return Status::invalid_argument;
   if (count > kMaxLayers) return Status::too_many_layers;
   if (input.height <= 0 || input.width <= 0 || input.channels <= 0)
@@ -148,21 +158,25 @@ Status Model::configure(const LayerSpec* layers, std::int32_t count, ImageShape 
       input.channels > kMaxDimension || max_batch > kMaxDimension)
     return Status::size_overflow;
 
-  Layer planned[kMaxLayers];
+  std::size_t largest = 0;
+  if (!checked_elements(input, &largest)) return Status::size_overflow;
+
+  Model candidate;  // committed only when the whole plan is valid
   ImageShape shape = input;
   ImageShape torch_shape = input;  // the shape PyTorch would see: Flatten leaves it spatial
-  std::size_t largest = input.elements();
   for (std::int32_t i = 0; i < count; ++i) {
     const LayerSpec& spec = layers[i];
     if (spec.name[0] == '\0' || spec.name[LayerSpec::kMaxNameLength] != '\0')
       return Status::invalid_argument;
     for (std::int32_t j = 0; j < i; ++j)
       if (names_equal(spec.name, layers[j].name)) return Status::invalid_argument;
-    LSUV_TRY(shape_layer(spec, shape, &planned[i]));
-    if (spec.kind == LayerKind::linear) planned[i].feature_shape = torch_shape;
-    shape = planned[i].output;
+    LSUV_TRY(shape_layer(spec, shape, &candidate.layers_[i]));
+    if (spec.kind == LayerKind::linear) candidate.layers_[i].feature_shape = torch_shape;
+    shape = candidate.layers_[i].output;
     if (spec.kind != LayerKind::flatten && spec.kind != LayerKind::relu) torch_shape = shape;
-    if (shape.elements() > largest) largest = shape.elements();
+    std::size_t elements = 0;
+    if (!checked_elements(shape, &elements)) return Status::size_overflow;
+    if (elements > largest) largest = elements;
   }
   std::size_t capacity = 0;
   std::size_t bytes = 0;
@@ -170,19 +184,16 @@ Status Model::configure(const LayerSpec* layers, std::int32_t count, ImageShape 
       !detail::checked_multiply(capacity, sizeof(float), &bytes))
     return Status::size_overflow;
 
-  for (std::int32_t i = 0; i < count; ++i) layers_[i] = planned[i];
-  count_ = count;
-  input_ = input;
-  max_batch_ = max_batch;
-  activation_capacity_ = capacity;
-  configured_ = true;
-  // The plan must also fit in size_t as a whole.
+  // Commit only a plan that also fits in size_t as a whole; a failed configure leaves the model
+  // (configured, bound or neither) as it was.
+  candidate.count_ = count;
+  candidate.input_ = input;
+  candidate.max_batch_ = max_batch;
+  candidate.activation_capacity_ = capacity;
+  candidate.configured_ = true;
   Arena measure;
-  if (plan(measure) != Status::ok) {
-    configured_ = false;
-    count_ = 0;
-    return Status::size_overflow;
-  }
+  if (candidate.plan(measure) != Status::ok) return Status::size_overflow;
+  *this = candidate;
   return Status::ok;
 }
 
