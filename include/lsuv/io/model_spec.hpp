@@ -1,1 +1,90 @@
+// Model spec: a sequential network written as text, close to what PyTorch prints.
+//
+//   # the seed's network
+//   input: 1x28x28                       # C x H x W, as PyTorch's NCHW
+//   conv1: Conv2d(1, 8, kernel_size=5, stride=2, padding=1)
+//   relu1: ReLU()
+//   avg: AdaptiveAvgPool2d(1)
+//   l1: Linear(32, 10)
+//
+// One layer a line, `name: Type(arguments)`; `#` starts a comment; blank lines are ignored.
+// The output of `print(model)` pastes in as it is: `(name): Type(arguments)` lines, the
+// wrapper line of the model class (`Net(`) and its closing `)`. A nested `(features):
+// Sequential(` block names its layers `features.0`, `features.1`, ... as PyTorch's state_dict
+// does; other nested modules are unsupported (lsuv cannot know they run in sequence).
+//
+// Layer types, with PyTorch's parameter names (positional or keyword):
+//   Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+//          bias=True, padding_mode='zeros')     padding may also be 'valid' or 'same'
+//   Linear(in_features, out_features, bias=True)
+//   ReLU(inplace=False)
+//   MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+//             ceil_mode=False)
+//   AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+//             divisor_override=None)
+//   AdaptiveAvgPool2d(output_size)               output_size 1 or (1, 1) only
+//   Flatten(start_dim=1, end_dim=-1)
+// Sizes are an integer or a pair `(h, w)`. Keywords lsuv does not model are accepted at
+// PyTorch's default and unsupported otherwise. An in_channels / in_features of 0 means
+// "whatever the previous layer produces". The input line is optional (a pasted repr has none):
+// without it ModelSpec::input is all zeros and the caller supplies the shape.
+//
+// Names are what state_dict calls the layers: letters, digits, '_' and '.', at most
+// LayerSpec::kMaxNameLength characters, unique.
+//
+// Errors: bad_format (syntax, with the line and column of the first offending character; a
+// spec without layers), unsupported (unknown layer types or keywords, a keyword away from its
+// default), invalid_argument (bad or duplicate names, values out of range, numbers that do not
+// fit in int32, missing or repeated arguments), too_many_layers (more than Model::kMaxLayers).
+//
+// The parser reads exactly `length` bytes (no terminator needed), allocates nothing and does
+// not recurse, so any bytes at all are safe to hand it.
 #pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lsuv/layer.hpp"
+#include "lsuv/model.hpp"
+#include "lsuv/status.hpp"
+#include "lsuv/tensor.hpp"
+
+namespace lsuv {
+
+struct ModelSpec {
+  ImageShape input;  // all zeros when the spec has no input line
+  LayerSpec layers[Model::kMaxLayers];
+  std::int32_t count = 0;
+};
+
+// Same input and the same layers, comparing only the fields each layer kind uses (a ReLU's
+// kernel size means nothing and is not compared).
+bool operator==(const ModelSpec& a, const ModelSpec& b);
+inline bool operator!=(const ModelSpec& a, const ModelSpec& b) {
+  return !(a == b);
+}
+
+struct SpecError {
+  int line = 0;    // 1-based; 0 when the error has no position (an unreadable file)
+  int column = 0;  // 1-based, in bytes
+  // "line 3, column 22: expected ')' after the arguments"; always NUL-terminated.
+  char message[128] = {};
+};
+
+// Parses `length` bytes of spec text into *out (unchanged on failure). `error` may be null.
+Status parse_model_spec(const char* text, std::size_t length, ModelSpec* out, SpecError* error);
+
+// Reads a spec file and parses it. Adds file_not_found and io_error to the parser's errors,
+// and size_overflow for a file larger than kMaxModelSpecBytes.
+constexpr std::size_t kMaxModelSpecBytes = 1 << 20;
+Status load_model_spec(const char* path, ModelSpec* out, SpecError* error);
+
+// Writes the canonical text of `spec` (an input line when the input is set, then one
+// `name: Type(...)` line per layer, only non-default arguments) into buffer, NUL-terminated,
+// and its length without the NUL into *length. parse_model_spec(format_model_spec(x)) == x.
+// When capacity is too small (buffer may then be null) returns arena_too_small with the
+// length needed in *length; invalid_argument for a spec the parser would reject.
+Status format_model_spec(const ModelSpec& spec, char* buffer, std::size_t capacity,
+                         std::size_t* length);
+
+}  // namespace lsuv
