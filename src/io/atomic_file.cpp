@@ -1,1 +1,142 @@
-// placeholder: being written
+#include "io/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <string>
+
+namespace lsuv::detail {
+namespace {
+
+// Tells concurrent writers of one process apart; the pid tells processes apart.
+std::atomic<unsigned long> temporary_counter{0};
+
+Status status_from_errno(int error) {
+  return error == ENOENT || error == ENOTDIR ? Status::file_not_found : Status::io_error;
+}
+
+std::string parent_directory(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Creates a new, empty temporary file next to `path`; never reuses an existing file.
+Status create_temporary(const std::string& path, std::string* temporary, std::FILE** file) {
+  constexpr int kAttempts = 16;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    *temporary = path + ".tmp." + std::to_string(static_cast<long>(getpid())) + "." +
+                 std::to_string(temporary_counter.fetch_add(1));
+    const int fd = open(temporary->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      if (errno == EEXIST) continue;  // a stale file from an earlier process with our pid
+      return status_from_errno(errno);
+    }
+    *file = fdopen(fd, "wb");
+    if (*file == nullptr) {
+      close(fd);
+      std::remove(temporary->c_str());
+      return Status::io_error;
+    }
+    return Status::ok;
+  }
+  return Status::io_error;
+}
+
+// Makes the rename itself durable. Best effort: some file systems refuse fsync on a directory,
+// and the file is complete either way.
+void sync_directory(const std::string& directory) {
+  const int fd = open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  static_cast<void>(fsync(fd));
+  close(fd);
+}
+
+}  // namespace
+
+Status FileSink::write(const void* data, std::size_t bytes) {
+  if (bytes == 0) return Status::ok;
+  if (data == nullptr) return Status::invalid_argument;
+  return std::fwrite(data, 1, bytes, file_) == bytes ? Status::ok : Status::io_error;
+}
+
+Status write_file_atomically(const char* path, const std::function<Status(FileSink&)>& contents) {
+  if (path == nullptr || path[0] == '\0' || !contents) return Status::invalid_argument;
+  const std::string target(path);
+  std::string temporary;
+  std::FILE* file = nullptr;
+  LSUV_TRY(create_temporary(target, &temporary, &file));
+
+  FileSink sink(file);
+  Status status = contents(sink);
+  if (status == Status::ok && std::fflush(file) != 0) status = Status::io_error;
+  if (status == Status::ok && fsync(fileno(file)) != 0) status = Status::io_error;
+  if (std::fclose(file) != 0 && status == Status::ok) status = Status::io_error;
+  if (status == Status::ok && std::rename(temporary.c_str(), target.c_str()) != 0)
+    status = Status::io_error;
+  if (status != Status::ok) {
+    std::remove(temporary.c_str());
+    return status;
+  }
+  sync_directory(parent_directory(target));
+  return Status::ok;
+}
+
+Status read_whole_file(const char* path, std::size_t max_bytes, std::vector<unsigned char>* out) {
+  if (path == nullptr || out == nullptr) return Status::invalid_argument;
+  std::FILE* file = std::fopen(path, "rb");
+  if (file == nullptr) return status_from_errno(errno);
+
+  struct stat info;
+  if (fstat(fileno(file), &info) != 0 || S_ISDIR(info.st_mode)) {
+    std::fclose(file);
+    return Status::io_error;
+  }
+  // One byte past the cap is enough to tell "too large" from "exactly max_bytes".
+  const std::size_t limit = max_bytes < SIZE_MAX ? max_bytes + 1 : SIZE_MAX;
+  std::size_t initial = 1 << 16;
+  if (S_ISREG(info.st_mode)) {
+    const auto size = static_cast<std::uint64_t>(info.st_size);
+    if (size > max_bytes) {
+      std::fclose(file);
+      return Status::size_overflow;
+    }
+    // One extra byte so that the read which meets the end of the file is a short one.
+    initial = static_cast<std::size_t>(size) + 1;
+  }
+  if (initial > limit) initial = limit;
+
+  std::vector<unsigned char> bytes(initial);
+  std::size_t used = 0;
+  Status status = Status::ok;
+  for (;;) {
+    if (used == bytes.size()) {
+      if (bytes.size() >= limit) {
+        status = Status::size_overflow;  // a file that grew, or a device without a size
+        break;
+      }
+      const std::size_t room = limit - bytes.size();
+      const std::size_t growth = bytes.size() < room ? bytes.size() : room;
+      bytes.resize(bytes.size() + growth);
+    }
+    const std::size_t wanted = bytes.size() - used;
+    const std::size_t got = std::fread(bytes.data() + used, 1, wanted, file);
+    used += got;
+    if (got < wanted) {
+      if (std::ferror(file)) status = Status::io_error;
+      break;
+    }
+  }
+  std::fclose(file);
+  if (status != Status::ok) return status;
+  bytes.resize(used);
+  out->swap(bytes);
+  return Status::ok;
+}
+
+}  // namespace lsuv::detail

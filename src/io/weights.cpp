@@ -1,1 +1,146 @@
-// placeholder: being written
+#include "lsuv/io/weights.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lsuv/io/npy.hpp"
+
+namespace lsuv {
+namespace {
+
+std::string parameter_path(const char* directory, const Layer& layer, const char* suffix) {
+  return std::string(directory) + "/" + layer.spec.name + suffix;
+}
+
+// PyTorch's shape of the weight: (out, in / groups, kh, kw) or (out, in). Returns the rank.
+int torch_weight_shape(const Layer& layer, std::int64_t shape[4]) {
+  shape[0] = layer.output.channels;
+  if (layer.spec.kind == LayerKind::conv2d) {
+    shape[1] = layer.input.channels / layer.spec.groups;
+    shape[2] = layer.spec.kernel_h;
+    shape[3] = layer.spec.kernel_w;
+    return 4;
+  }
+  shape[1] = layer.fan_in();
+  return 2;
+}
+
+// A layer name becomes a file name: one with a path separator would write outside the directory.
+Status check_names(const Model& model) {
+  for (std::int32_t index = 0; index < model.layer_count(); ++index) {
+    const char* name = model.layer(index).spec.name;
+    if (std::strchr(name, '/') != nullptr || std::strchr(name, '\\') != nullptr)
+      return Status::invalid_argument;
+  }
+  return Status::ok;
+}
+
+Status make_directory(const char* directory) {
+  if (mkdir(directory, 0777) == 0) return Status::ok;
+  const int error = errno;
+  if (error == EEXIST) {
+    struct stat info;
+    return stat(directory, &info) == 0 && S_ISDIR(info.st_mode) ? Status::ok : Status::io_error;
+  }
+  return error == ENOENT || error == ENOTDIR ? Status::file_not_found : Status::io_error;
+}
+
+// Reads a float32 file of exactly `shape` with only finite values.
+Status read_parameter(const std::string& path, const std::int64_t* shape, int rank,
+                      NpyArray* array) {
+  LSUV_TRY(read_npy(path.c_str(), array));
+  if (array->dtype != NpyDtype::float32) return Status::unsupported;
+  if (array->shape.size() != static_cast<std::size_t>(rank)) return Status::shape_mismatch;
+  for (int i = 0; i < rank; ++i)
+    if (array->shape[static_cast<std::size_t>(i)] != shape[i]) return Status::shape_mismatch;
+  const float* values = array->as_float32();
+  const std::size_t count = array->elements();
+  for (std::size_t i = 0; i < count; ++i)
+    if (!std::isfinite(values[i])) return Status::non_finite;
+  return Status::ok;
+}
+
+// One layer's parameters, validated and already in the model's layout, waiting to be applied.
+struct StagedParameters {
+  const Layer* layer = nullptr;
+  std::vector<float> weights;
+  NpyArray bias;
+};
+
+}  // namespace
+
+Status save_weights(const Model& model, const char* directory) {
+  if (directory == nullptr || directory[0] == '\0') return Status::invalid_argument;
+  if (!model.bound()) return Status::not_bound;
+  LSUV_TRY(check_names(model));
+  LSUV_TRY(make_directory(directory));
+  std::vector<float> torch_order;
+  for (std::int32_t index = 0; index < model.layer_count(); ++index) {
+    const Layer& layer = model.layer(index);
+    if (!has_parameters(layer.spec.kind)) continue;
+    std::int64_t shape[4];
+    const int rank = torch_weight_shape(layer, shape);
+    const std::int32_t outs = layer.output.channels;
+    const std::int32_t columns = layer.fan_in();
+    torch_order.resize(layer.weight_count);
+    for (std::int32_t out = 0; out < outs; ++out)
+      for (std::int32_t column = 0; column < columns; ++column)
+        torch_order[static_cast<std::size_t>(out) * columns + column] =
+            layer.weights[layer.parameter_index(out, column)];
+    LSUV_TRY(write_npy(parameter_path(directory, layer, ".weight.npy").c_str(), NpyDtype::float32,
+                       shape, rank, torch_order.data()));
+    if (layer.bias_count > 0) {
+      const std::int64_t bias_shape[1] = {outs};
+      LSUV_TRY(write_npy(parameter_path(directory, layer, ".bias.npy").c_str(), NpyDtype::float32,
+                         bias_shape, 1, layer.bias));
+    }
+  }
+  return Status::ok;
+}
+
+Status load_weights(Model& model, const char* directory) {
+  if (directory == nullptr || directory[0] == '\0') return Status::invalid_argument;
+  if (!model.bound()) return Status::not_bound;
+  LSUV_TRY(check_names(model));
+  std::vector<StagedParameters> staged;
+  for (std::int32_t index = 0; index < model.layer_count(); ++index) {
+    const Layer& layer = model.layer(index);
+    if (!has_parameters(layer.spec.kind)) continue;
+    StagedParameters parameters;
+    parameters.layer = &layer;
+    std::int64_t shape[4];
+    const int rank = torch_weight_shape(layer, shape);
+    NpyArray weights;
+    LSUV_TRY(
+        read_parameter(parameter_path(directory, layer, ".weight.npy"), shape, rank, &weights));
+    const std::int32_t outs = layer.output.channels;
+    const std::int32_t columns = layer.fan_in();
+    const float* torch_order = weights.as_float32();
+    parameters.weights.resize(layer.weight_count);
+    for (std::int32_t out = 0; out < outs; ++out)
+      for (std::int32_t column = 0; column < columns; ++column)
+        parameters.weights[layer.parameter_index(out, column)] =
+            torch_order[static_cast<std::size_t>(out) * columns + column];
+    if (layer.bias_count > 0) {
+      const std::int64_t bias_shape[1] = {outs};
+      LSUV_TRY(read_parameter(parameter_path(directory, layer, ".bias.npy"), bias_shape, 1,
+                              &parameters.bias));
+    }
+    staged.push_back(std::move(parameters));
+  }
+  for (const StagedParameters& parameters : staged) {
+    const Layer& layer = *parameters.layer;
+    std::memcpy(layer.weights, parameters.weights.data(), layer.weight_count * sizeof(float));
+    if (layer.bias_count > 0)
+      std::memcpy(layer.bias, parameters.bias.as_float32(), layer.bias_count * sizeof(float));
+  }
+  return Status::ok;
+}
+
+}  // namespace lsuv

@@ -1,0 +1,47 @@
+// Whole-file reads and crash-safe whole-file writes: the only way the io layer touches files.
+//
+// A write goes to a fresh temporary file next to the target, is flushed to the disk, and then
+// renamed over the target. Readers therefore see either the old file or the complete new one,
+// never a half-written file, even if the process dies or the disk fills up midway.
+//
+//   Status status = detail::write_file_atomically(path, [&](detail::FileSink& sink) {
+//     LSUV_TRY(sink.write(header, header_size));
+//     return sink.write(data, data_size);
+//   });
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <functional>
+#include <vector>
+
+#include "lsuv/status.hpp"
+
+namespace lsuv::detail {
+
+// Where the contents callback of write_file_atomically() writes its bytes.
+class FileSink {
+ public:
+  explicit FileSink(std::FILE* file) : file_(file) {}
+  // io_error when the operating system accepts fewer than `bytes` bytes (a full disk).
+  Status write(const void* data, std::size_t bytes);
+
+ private:
+  std::FILE* file_;
+};
+
+// Writes whatever `contents` writes into the sink to `path`, atomically: through a temporary
+// file `<path>.tmp.<pid>.<n>` in the same directory, flushed to the disk, then renamed over
+// `path`. A status other than ok from `contents` aborts the write with that status. On any
+// failure the temporary file is removed and `path` keeps its previous contents (or stays
+// absent). Errors: file_not_found (the directory does not exist), io_error (anything the
+// operating system refuses), or the status `contents` returned.
+Status write_file_atomically(const char* path, const std::function<Status(FileSink&)>& contents);
+
+// Reads the whole file at `path` into *out, which is replaced only on success. Files larger
+// than `max_bytes` are refused before anything is allocated for them.
+// Errors: invalid_argument (null path or out), file_not_found, io_error (includes directories
+// and read failures), size_overflow (the file is larger than max_bytes).
+Status read_whole_file(const char* path, std::size_t max_bytes, std::vector<unsigned char>* out);
+
+}  // namespace lsuv::detail
