@@ -1,0 +1,143 @@
+#include "cli/cli_common.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "lsuv/init.hpp"
+
+namespace lsuv::cli {
+
+void fail(const std::string& message) {
+  std::fprintf(stderr, "lsuv: %s\n", message.c_str());
+  throw Failure{};
+}
+
+void check(Status status, const std::string& what) {
+  if (status != Status::ok) fail(what + ": " + status_name(status));
+}
+
+ModelSpec load_spec(const std::string& path) {
+  ModelSpec spec;
+  SpecError error;
+  const Status status = load_model_spec(path.c_str(), &spec, &error);
+  if (status != Status::ok) {
+    std::string message = path + ": " + status_name(status);
+    if (error.message[0] != '\0') message += ": " + std::string(error.message);
+    fail(message);
+  }
+  if (spec.input.elements() == 0)
+    fail(path + ": the spec has no `input: CxHxW` line, so the input shape is unknown");
+  return spec;
+}
+
+std::unique_ptr<LoadedModel> bind_model(const ModelSpec& spec, std::int32_t max_batch) {
+  auto loaded = std::make_unique<LoadedModel>();
+  loaded->spec = spec;
+  check(loaded->model.configure(spec.layers, spec.count, spec.input, max_batch), "model spec");
+  loaded->memory.resize(loaded->model.required_bytes() + Arena::kAlignment);
+  loaded->arena = std::make_unique<Arena>(loaded->memory.data(), loaded->memory.size());
+  check(loaded->model.bind(*loaded->arena), "binding the model");
+  return loaded;
+}
+
+std::string default_images_path(bool training) {
+  return std::string(fashion_mnist::kDefaultDirectory) + "/" +
+         (training ? fashion_mnist::kTrainImages : fashion_mnist::kTestImages);
+}
+
+IdxImages load_images(const std::string& path) {
+  IdxImages images;
+  const Status status = images.load(path.c_str());
+  if (status == Status::file_not_found && path.rfind(fashion_mnist::kDefaultDirectory, 0) == 0)
+    fail(path + " not found: Fashion-MNIST comes from the Debian package " +
+         fashion_mnist::kPackage + " (apt-get install " + fashion_mnist::kPackage + ")");
+  check(status, path);
+  return images;
+}
+
+Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvReport* report,
+                std::size_t cache_limit_bytes) {
+  if (options.cache == LsuvCache::automatic &&
+      lsuv_scratch_bytes(model, source, options) > cache_limit_bytes)
+    options.cache = LsuvCache::never;
+  const std::size_t bytes = lsuv_scratch_bytes(model, source, options);
+  if (bytes == 0) return Status::invalid_argument;
+  std::vector<unsigned char> scratch(bytes + Arena::kAlignment);
+  Arena arena(scratch.data(), scratch.size());
+  return lsuv_initialize(model, source, options, arena, report);
+}
+
+namespace {
+class StatisticsObserver final : public LayerObserver {
+ public:
+  explicit StatisticsObserver(LayerStatistics& stats) : stats_(stats) {}
+  void observe(std::int32_t index, const Layer& layer, ConstTensorView out) override {
+    if (has_parameters(layer.spec.kind)) stats_.layers[index].add(out.data, out.elements());
+  }
+
+ private:
+  LayerStatistics& stats_;
+};
+
+const char* torch_name(LayerKind kind) {
+  return kind == LayerKind::conv2d ? "Conv2d" : kind == LayerKind::linear ? "Linear" : "";
+}
+}  // namespace
+
+LayerStatistics measure(Model& model, BatchSource& source) {
+  LayerStatistics stats;
+  StatisticsObserver observer(stats);
+  std::vector<float> batch(static_cast<std::size_t>(source.max_batch_size()) *
+                           source.image_shape().elements());
+  for (std::int32_t b = 0; b < source.batch_count(); ++b) {
+    std::int32_t n = 0;
+    check(source.read(b, batch.data(), &n), "reading batch " + std::to_string(b));
+    check(model.forward(batch.data(), n, observer), "forward");
+  }
+  return stats;
+}
+
+std::vector<float> save_parameters(const Model& model) {
+  std::vector<float> values;
+  for (std::int32_t i = 0; i < model.layer_count(); ++i) {
+    const Layer& layer = model.layer(i);
+    values.insert(values.end(), layer.weights, layer.weights + layer.weight_count);
+    values.insert(values.end(), layer.bias, layer.bias + layer.bias_count);
+  }
+  return values;
+}
+
+void restore_parameters(const Model& model, const std::vector<float>& values) {
+  const float* cursor = values.data();
+  for (std::int32_t i = 0; i < model.layer_count(); ++i) {
+    const Layer& layer = model.layer(i);
+    std::copy(cursor, cursor + layer.weight_count, layer.weights);
+    cursor += layer.weight_count;
+    std::copy(cursor, cursor + layer.bias_count, layer.bias);
+    cursor += layer.bias_count;
+  }
+}
+
+void print_statistics(const Model& model, const LayerStatistics& stats, const std::string& title) {
+  std::printf("--- %s\n", title.c_str());
+  std::printf("  %-8s %-7s %10s %10s\n", "layer", "module", "mean", "std");
+  for (std::int32_t i = 0; i < model.layer_count(); ++i) {
+    const Layer& layer = model.layer(i);
+    if (!has_parameters(layer.spec.kind)) continue;
+    std::printf("  %-8s %-7s %10.4f %10.4f\n", layer.spec.name, torch_name(layer.spec.kind),
+                stats.layers[i].mean(), stats.layers[i].stddev());
+  }
+}
+
+void print_report(const Model& model, const LsuvReport& report) {
+  std::printf("  %-8s %12s %12s %12s %12s %6s  %s\n", "layer", "mean before", "std before",
+              "mean after", "std after", "iters", "status");
+  for (std::int32_t i = 0; i < report.count; ++i) {
+    const LsuvLayerReport& r = report.layers[i];
+    std::printf("  %-8s %12.4f %12.4f %12.4f %12.4f %6d  %s\n",
+                model.layer(r.layer_index).spec.name, r.mean_before, r.std_before, r.mean_after,
+                r.std_after, static_cast<int>(r.iterations), lsuv_layer_status_name(r.status));
+  }
+}
+
+}  // namespace lsuv::cli

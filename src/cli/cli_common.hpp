@@ -1,0 +1,74 @@
+// Pieces the `lsuv` subcommands share: loading a model from a spec, data from IDX files,
+// timing, and the per-layer statistics table.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lsuv/batch_source.hpp"
+#include "lsuv/io/idx.hpp"
+#include "lsuv/io/model_spec.hpp"
+#include "lsuv/lsuv_initialize.hpp"
+#include "lsuv/model.hpp"
+#include "lsuv/running_stats.hpp"
+
+namespace lsuv::cli {
+
+// A command failed: the message is already on stderr. main() turns it into exit code 1.
+struct Failure {};
+
+// Prints "lsuv: <what>: <status name>" to stderr and throws Failure when status is not ok.
+void check(Status status, const std::string& what);
+[[noreturn]] void fail(const std::string& message);
+
+// A model with its memory: the CLI is a desktop program, so the arena lives on the heap.
+struct LoadedModel {
+  ModelSpec spec;
+  Model model;
+  std::vector<unsigned char> memory;
+  std::unique_ptr<Arena> arena;
+};
+
+// Configures and binds `count` layers for `input` images and batches of up to max_batch.
+std::unique_ptr<LoadedModel> bind_model(const ModelSpec& spec, std::int32_t max_batch);
+ModelSpec load_spec(const std::string& path);
+
+// Loads an IDX image file; a missing default Fashion-MNIST file names the Debian package.
+IdxImages load_images(const std::string& path);
+std::string default_images_path(bool training);
+
+// Runs LSUV with a scratch arena sized for the options (cache when it fits in cache_limit).
+Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvReport* report,
+                std::size_t cache_limit_bytes = std::size_t{2} << 30);
+
+// Pre-activation statistics of every conv2d / linear layer over all batches of a source.
+struct LayerStatistics {
+  RunningStats layers[Model::kMaxLayers];
+};
+LayerStatistics measure(Model& model, BatchSource& source);
+void print_statistics(const Model& model, const LayerStatistics& stats, const std::string& title);
+void print_report(const Model& model, const LsuvReport& report);
+
+// Every parameter of the model in layer order, and back.
+std::vector<float> save_parameters(const Model& model);
+void restore_parameters(const Model& model, const std::vector<float>& values);
+
+// Wall time of f(), in milliseconds: the median of `repeats` runs.
+template <class F>
+double median_milliseconds(int repeats, F&& f) {
+  std::vector<double> times;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    const auto stop = std::chrono::steady_clock::now();
+    times.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+}  // namespace lsuv::cli

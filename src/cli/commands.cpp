@@ -1,0 +1,133 @@
+#include "cli/commands.hpp"
+
+#include <cstdio>
+#include <vector>
+
+#include "cli/cli_common.hpp"
+#include "lsuv/io/idx.hpp"
+#include "lsuv/io/npy.hpp"
+#include "lsuv/io/weights.hpp"
+
+namespace lsuv::cli {
+namespace {
+
+IdxBatchSource make_source(const IdxImages& images, const DataOptions& data) {
+  if (data.batches <= 0 || data.batch_size <= 0) fail("--batches and --batch-size must be positive");
+  const std::int64_t wanted = static_cast<std::int64_t>(data.batches) * data.batch_size;
+  if (data.first_image < 0 || data.first_image + wanted > images.count())
+    fail(data.images + " holds " + std::to_string(images.count()) + " images; " +
+         std::to_string(wanted) + " from image " + std::to_string(data.first_image) +
+         " were asked for");
+  IdxBatchOptions options;
+  options.first_image = data.first_image;
+  options.image_count = static_cast<std::int32_t>(wanted);
+  options.batch_size = data.batch_size;
+  options.mean = data.mean;
+  options.std = data.std;
+  IdxBatchSource source;
+  check(source.configure(images, options), "batching " + data.images);
+  return source;
+}
+
+void check_input_shape(const ModelSpec& spec, const IdxImages& images, const std::string& path) {
+  const ImageShape shape = {images.height(), images.width(), 1};
+  if (shape != spec.input)
+    fail(path + " holds 1x" + std::to_string(images.height()) + "x" +
+         std::to_string(images.width()) + " images but the spec's input is " +
+         std::to_string(spec.input.channels) + "x" + std::to_string(spec.input.height) + "x" +
+         std::to_string(spec.input.width));
+}
+
+}  // namespace
+
+void run_init(const InitCommand& command) {
+  const ModelSpec spec = load_spec(command.spec);
+  auto loaded = bind_model(spec, command.data.batch_size);
+  Model& model = loaded->model;
+  std::vector<unsigned char> scratch(initialize_scratch_bytes(model, command.initializer) +
+                                     Arena::kAlignment);
+  Arena arena(scratch.data(), scratch.size());
+  InitOptions init;
+  init.seed = command.lsuv.seed;
+  check(initialize(model, command.initializer, init, arena), "initialising the weights");
+  std::printf("%s init (seed %llu)\n", initializer_name(command.initializer),
+              static_cast<unsigned long long>(init.seed));
+
+  if (!command.skip_lsuv) {
+    const IdxImages images = load_images(command.data.images);
+    check_input_shape(spec, images, command.data.images);
+    IdxBatchSource source = make_source(images, command.data);
+    LsuvReport report;
+    const Status status = run_lsuv(model, source, command.lsuv, &report);
+    std::printf("LSUV (%s variant) over %d batches, %lld images:\n",
+                lsuv_variant_name(command.lsuv.variant), static_cast<int>(report.batches),
+                static_cast<long long>(report.images));
+    print_report(model, report);
+    check(status, "LSUV");
+  }
+  check(save_weights(model, command.output.c_str()), "writing " + command.output);
+  std::printf("weights written to %s\n", command.output.c_str());
+}
+
+void run_stats(const StatsCommand& command) {
+  const ModelSpec spec = load_spec(command.spec);
+  auto loaded = bind_model(spec, command.data.batch_size);
+  check(load_weights(loaded->model, command.weights.c_str()), "loading " + command.weights);
+  const IdxImages images = load_images(command.data.images);
+  check_input_shape(spec, images, command.data.images);
+  IdxBatchSource source = make_source(images, command.data);
+  print_statistics(loaded->model, measure(loaded->model, source),
+                   command.weights + " on " + std::to_string(source.batch_count()) +
+                       " batches of " + command.data.images);
+}
+
+void run_forward(const ForwardCommand& command) {
+  const ModelSpec spec = load_spec(command.spec);
+  NpyArray input;
+  check(read_npy(command.input.c_str(), &input), "reading " + command.input);
+  const ImageShape in = spec.input;
+  if (input.dtype != NpyDtype::float32 || input.shape.size() != 4 || input.shape[0] < 1 ||
+      input.shape[1] != in.channels || input.shape[2] != in.height || input.shape[3] != in.width)
+    fail(command.input + ": expected a float32 array of shape (N, " +
+         std::to_string(in.channels) + ", " + std::to_string(in.height) + ", " +
+         std::to_string(in.width) + ")");
+  if (input.shape[0] > (1 << 20)) fail(command.input + ": too many images");
+  const std::int32_t n = static_cast<std::int32_t>(input.shape[0]);
+  auto loaded = bind_model(spec, n);
+  Model& model = loaded->model;
+  check(load_weights(model, command.weights.c_str()), "loading " + command.weights);
+
+  // NCHW -> NHWC.
+  const float* nchw = input.as_float32();
+  std::vector<float> nhwc(input.elements());
+  const std::size_t plane = static_cast<std::size_t>(in.height) * in.width;
+  for (std::int32_t b = 0; b < n; ++b)
+    for (std::int32_t c = 0; c < in.channels; ++c)
+      for (std::size_t p = 0; p < plane; ++p)
+        nhwc[(b * plane + p) * in.channels + c] = nchw[(b * in.channels + c) * plane + p];
+  check(model.forward(nhwc.data(), n), "forward");
+
+  // NHWC -> PyTorch's layout: (N, C, H, W) for images, (N, F) after Linear or Flatten, whose
+  // features PyTorch numbers C x H x W of the flattened input.
+  const Layer& last = model.layer(model.layer_count() - 1);
+  const ConstTensorView out = model.output();
+  const bool vector_output =
+      last.spec.kind == LayerKind::linear || last.spec.kind == LayerKind::flatten;
+  const ImageShape s = last.spec.kind == LayerKind::flatten ? last.input : out.shape;
+  std::vector<float> torch_order(out.elements());
+  const std::size_t out_plane = static_cast<std::size_t>(s.height) * s.width;
+  for (std::int32_t b = 0; b < n; ++b)
+    for (std::int32_t c = 0; c < s.channels; ++c)
+      for (std::size_t p = 0; p < out_plane; ++p)
+        torch_order[(b * s.channels + c) * out_plane + p] = out.data[(b * out_plane + p) * s.channels + c];
+  std::int64_t shape[4] = {n, s.channels, s.height, s.width};
+  int rank = 4;
+  if (vector_output) {
+    shape[1] = static_cast<std::int64_t>(s.elements());
+    rank = 2;
+  }
+  check(write_npy(command.output.c_str(), NpyDtype::float32, shape, rank, torch_order.data()),
+        "writing " + command.output);
+}
+
+}  // namespace lsuv::cli

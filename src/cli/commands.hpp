@@ -1,0 +1,50 @@
+// The `lsuv` subcommands other than demo and bench: each takes its parsed options and either
+// finishes or throws Failure after printing what went wrong to stderr.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "lsuv/init.hpp"
+#include "lsuv/lsuv_initialize.hpp"
+
+namespace lsuv::cli {
+
+// Where calibration or evaluation images come from: an IDX image file (.gz or plain), a range
+// of it, the batch size and the normalisation (pixel/255 - mean) / std.
+struct DataOptions {
+  std::string images;
+  std::int32_t first_image = 0;
+  std::int32_t batches = 1;
+  std::int32_t batch_size = 64;
+  float mean = 0.0f;
+  float std = 1.0f;
+};
+
+struct InitCommand {
+  std::string spec;
+  std::string output;  // weights directory
+  DataOptions data;
+  Initializer initializer = Initializer::pytorch_default;
+  LsuvOptions lsuv;
+  bool skip_lsuv = false;
+};
+
+struct StatsCommand {
+  std::string spec;
+  std::string weights;
+  DataOptions data;
+};
+
+struct ForwardCommand {
+  std::string spec;
+  std::string weights;
+  std::string input;   // NCHW float32 .npy
+  std::string output;  // .npy
+};
+
+void run_init(const InitCommand& command);
+void run_stats(const StatsCommand& command);
+void run_forward(const ForwardCommand& command);
+
+}  // namespace lsuv::cli

@@ -1,0 +1,155 @@
+// `lsuv demo`: the seed's experiment on Fashion-MNIST, end to end, with timings.
+#include "cli/demo.hpp"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/cli_common.hpp"
+#include "cli/seed_model.hpp"
+#include "lsuv/init.hpp"
+#include "lsuv/io/idx.hpp"
+
+namespace lsuv::cli {
+namespace {
+
+IdxBatchSource batches(const IdxImages& images, std::int32_t first, std::int32_t count,
+                       std::int32_t batch_size) {
+  IdxBatchOptions options;
+  options.first_image = first;
+  options.image_count = count;
+  options.batch_size = batch_size;
+  options.mean = fashion_mnist::kMean;
+  options.std = fashion_mnist::kStd;
+  IdxBatchSource source;
+  check(source.configure(images, options), "batching the images");
+  return source;
+}
+
+void initialise(Model& model, Initializer initializer, std::uint64_t seed) {
+  std::vector<unsigned char> scratch(initialize_scratch_bytes(model, initializer) +
+                                     Arena::kAlignment);
+  Arena arena(scratch.data(), scratch.size());
+  InitOptions options;
+  options.seed = seed;
+  check(initialize(model, initializer, options, arena), initializer_name(initializer));
+}
+
+// Times LSUV from the same starting weights (median of `repeats`) against one forward pass over
+// the same calibration images, and leaves the model LSUV-initialised.
+struct Timing {
+  double lsuv_ms;
+  double forward_ms;
+};
+
+Timing run_timed_lsuv(Model& model, BatchSource& source, const LsuvOptions& options,
+                      const std::vector<float>& start, int repeats, LsuvReport* report) {
+  std::vector<unsigned char> scratch(lsuv_scratch_bytes(model, source, options) +
+                                     Arena::kAlignment);
+  std::vector<double> lsuv_times;
+  for (int r = 0; r < repeats; ++r) {
+    restore_parameters(model, start);
+    Arena arena(scratch.data(), scratch.size());
+    Status status = Status::ok;
+    lsuv_times.push_back(median_milliseconds(
+        1, [&] { status = lsuv_initialize(model, source, options, arena, report); }));
+    check(status, "LSUV");
+  }
+  std::sort(lsuv_times.begin(), lsuv_times.end());
+
+  std::vector<std::vector<float>> images(static_cast<std::size_t>(source.batch_count()));
+  std::vector<std::int32_t> counts(images.size());
+  for (std::int32_t b = 0; b < source.batch_count(); ++b) {
+    images[b].resize(static_cast<std::size_t>(source.max_batch_size()) *
+                     source.image_shape().elements());
+    check(source.read(b, images[b].data(), &counts[b]), "reading a batch");
+  }
+  const double forward_ms = median_milliseconds(repeats * 2 + 1, [&] {
+    for (std::size_t b = 0; b < images.size(); ++b)
+      check(model.forward(images[b].data(), counts[b]), "forward");
+  });
+  return {lsuv_times[lsuv_times.size() / 2], forward_ms};
+}
+
+void print_timing(const Timing& t, const LsuvReport& report, const char* what) {
+  std::printf("  %s took %.2f ms over %lld images (%s); one forward pass over them: %.2f ms; "
+              "ratio %.2f\n",
+              what, t.lsuv_ms, static_cast<long long>(report.images),
+              report.cached_inputs ? "layer inputs cached" : "layer inputs recomputed",
+              t.forward_ms, t.lsuv_ms / t.forward_ms);
+}
+
+}  // namespace
+
+void run_demo(const DemoOptions& options) {
+  const std::string directory = options.data_directory;
+  const IdxImages train =
+      load_images(directory + "/" + fashion_mnist::kTrainImages);
+  const IdxImages test = load_images(directory + "/" + fashion_mnist::kTestImages);
+  const std::int32_t batch = options.batch_size;
+  const std::int32_t many = options.calibration_batches;
+  if (batch <= 0 || many <= 0 || static_cast<std::int64_t>(many) * batch > train.count() ||
+      static_cast<std::int64_t>(many) * batch > test.count())
+    fail("--batch-size and --batches must be positive and fit in the data set");
+
+  ModelSpec spec;
+  spec.input = kSeedInput;
+  spec.count = kSeedLayerCount;
+  for (std::int32_t i = 0; i < kSeedLayerCount; ++i) spec.layers[i] = kSeedLayers[i];
+  auto loaded = bind_model(spec, batch);
+  Model& model = loaded->model;
+
+  IdxBatchSource batch1 = batches(train, 0, batch, batch);
+  IdxBatchSource batch2 = batches(train, batch, batch, batch);
+  IdxBatchSource calibration = batches(train, 0, many * batch, batch);
+  IdxBatchSource held_out = batches(test, 0, many * batch, batch);
+
+  std::printf("lsuv demo: the seed's model on Fashion-MNIST (%s)\n", directory.c_str());
+  std::printf("  images normalised as (pixel/255 - %.4f) / %.4f; batches of %d; seed %llu\n",
+              fashion_mnist::kMean, fashion_mnist::kStd, static_cast<int>(batch),
+              static_cast<unsigned long long>(options.seed));
+  std::printf("  each table: mean and std of every conv/linear layer's output (pre-ReLU)\n\n");
+
+  initialise(model, Initializer::he_normal, options.seed);
+  print_statistics(model, measure(model, batch1), "He normal init, batch 1");
+  initialise(model, Initializer::pytorch_default, options.seed);
+  const std::vector<float> pytorch_default = save_parameters(model);
+  print_statistics(model, measure(model, batch1),
+                   "without LSUV, PyTorch's default init, batch 1");
+
+  LsuvReport report;
+  LsuvOptions seed_variant;
+  seed_variant.variant = LsuvVariant::seed;
+  Timing t = run_timed_lsuv(model, batch1, seed_variant, pytorch_default, options.repeats, &report);
+  std::printf("\nLSUV, seed variant (W /= std; b = (b - mean) / std), calibrated on batch 1:\n");
+  print_report(model, report);
+  print_timing(t, report, "LSUV");
+  print_statistics(model, measure(model, batch1), "LSUV (seed variant), batch 1");
+  print_statistics(model, measure(model, batch2), "LSUV (seed variant), held-out batch 2");
+
+  LsuvOptions paper;
+  paper.variant = LsuvVariant::paper;
+  paper.orthonormal_preinit = true;
+  paper.seed = options.seed;
+  paper.tolerance = options.tolerance;
+  t = run_timed_lsuv(model, batch1, paper, pytorch_default, options.repeats, &report);
+  std::printf("\nLSUV, paper variant (orthonormal pre-init, W /= sqrt(var) until |var - 1| < "
+              "%.3g), calibrated on batch 1:\n",
+              options.tolerance);
+  print_report(model, report);
+  print_timing(t, report, "LSUV");
+  print_statistics(model, measure(model, batch1), "LSUV (paper variant), batch 1");
+  print_statistics(model, measure(model, batch2), "LSUV (paper variant), held-out batch 2");
+
+  t = run_timed_lsuv(model, calibration, seed_variant, pytorch_default,
+                     options.repeats > 3 ? 3 : options.repeats, &report);
+  std::printf("\nLSUV, seed variant, calibrated on %d batches x %d training images:\n",
+              static_cast<int>(many), static_cast<int>(batch));
+  print_report(model, report);
+  print_timing(t, report, "LSUV");
+  print_statistics(model, measure(model, held_out),
+                   "LSUV over " + std::to_string(many * batch) + " images, measured on " +
+                       std::to_string(many * batch) + " held-out test images");
+}
+
+}  // namespace lsuv::cli
