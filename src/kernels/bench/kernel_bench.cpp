@@ -1,0 +1,221 @@
+#include "kernels/bench/kernel_bench.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "kernels/dispatch.hpp"
+#include "lsuv/arena.hpp"
+#include "lsuv/layer.hpp"
+#include "lsuv/model.hpp"
+
+namespace lsuv::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<float> random_floats(std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+kernels::Conv2dParams conv_params(const ConvShape& s) {
+  kernels::Conv2dParams p{};
+  p.batch = s.batch;
+  p.in_h = s.in_h;
+  p.in_w = s.in_w;
+  p.in_c = s.in_c;
+  p.out_c = s.out_c;
+  p.kernel_h = p.kernel_w = s.kernel;
+  p.stride_h = p.stride_w = s.stride;
+  p.pad_h = p.pad_w = s.pad;
+  p.dilation_h = p.dilation_w = 1;
+  p.groups = s.groups;
+  p.out_h = (s.in_h + 2 * s.pad - s.kernel) / s.stride + 1;
+  p.out_w = (s.in_w + 2 * s.pad - s.kernel) / s.stride + 1;
+  return p;
+}
+
+double conv_flops(const kernels::Conv2dParams& p) {
+  return 2.0 * p.batch * p.out_h * p.out_w * p.out_c * p.kernel_h * p.kernel_w *
+         (p.in_c / p.groups);
+}
+
+struct ConvRun {
+  const kernels::F32Kernels* k;
+  kernels::Conv2dParams p;
+  std::vector<float> input, weights, bias, output;
+  std::vector<RunningStats> stats;
+};
+
+void run_conv(void* context) {
+  auto* r = static_cast<ConvRun*>(context);
+  r->k->conv2d(r->p, r->input.data(), r->weights.data(), r->bias.data(), r->output.data());
+}
+
+void run_statistics(void* context) {
+  auto* r = static_cast<ConvRun*>(context);
+  r->k->add_channel_moments(r->output.data(),
+                            static_cast<std::size_t>(r->p.batch) * r->p.out_h * r->p.out_w,
+                            static_cast<std::size_t>(r->p.out_c), r->stats.data());
+}
+
+bool make_conv_run(CpuLevel level, const ConvShape& shape, ConvRun* run) {
+  run->k = kernels::f32_kernels_at(level);
+  if (run->k == nullptr) return false;
+  run->p = conv_params(shape);
+  const kernels::Conv2dParams& p = run->p;
+  run->input = random_floats(static_cast<std::size_t>(p.batch) * p.in_h * p.in_w * p.in_c, 1);
+  run->weights = random_floats(
+      static_cast<std::size_t>(p.kernel_h) * p.kernel_w * (p.in_c / p.groups) * p.out_c, 2);
+  run->bias = random_floats(static_cast<std::size_t>(p.out_c), 3);
+  run->output.assign(static_cast<std::size_t>(p.batch) * p.out_h * p.out_w * p.out_c, 0.0f);
+  run->stats.assign(static_cast<std::size_t>(p.out_c), RunningStats());
+  return true;
+}
+
+}  // namespace
+
+double median_seconds_per_call(void (*fn)(void*), void* context, int samples,
+                               double min_sample_seconds) {
+  fn(context);
+  std::vector<double> per_call;
+  for (int s = 0; s < samples; ++s) {
+    std::int64_t calls = 0;
+    const Clock::time_point start = Clock::now();
+    double elapsed = 0.0;
+    do {
+      fn(context);
+      ++calls;
+      elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    } while (elapsed < min_sample_seconds);
+    per_call.push_back(elapsed / static_cast<double>(calls));
+  }
+  std::sort(per_call.begin(), per_call.end());
+  return per_call[per_call.size() / 2];
+}
+
+double fma_peak_gflops(CpuLevel level) {
+  struct Probe {
+    kernels::FmaPeakLoop loop;
+    double flops;
+    float sink;
+  } probe = {kernels::fma_peak_loop_at(level), 0.0, 0.0f};
+  if (probe.loop == nullptr) return 0.0;
+  const double seconds = median_seconds_per_call(
+      [](void* c) {
+        auto* p = static_cast<Probe*>(c);
+        p->flops = p->loop(1 << 16, &p->sink);
+      },
+      &probe, 9, 0.01);
+  return probe.flops / seconds * 1e-9;
+}
+
+KernelTiming time_linear(CpuLevel level, std::int32_t batch, std::int32_t in_features,
+                         std::int32_t out_features) {
+  struct LinearRun {
+    const kernels::F32Kernels* k;
+    kernels::LinearParams p;
+    std::vector<float> input, weights, bias, output;
+  } run;
+  run.k = kernels::f32_kernels_at(level);
+  if (run.k == nullptr) return {};
+  run.p = {batch, in_features, out_features};
+  run.input = random_floats(static_cast<std::size_t>(batch) * in_features, 1);
+  run.weights = random_floats(static_cast<std::size_t>(in_features) * out_features, 2);
+  run.bias = random_floats(static_cast<std::size_t>(out_features), 3);
+  run.output.assign(static_cast<std::size_t>(batch) * out_features, 0.0f);
+  KernelTiming t;
+  t.seconds = median_seconds_per_call(
+      [](void* c) {
+        auto* r = static_cast<LinearRun*>(c);
+        r->k->linear(r->p, r->input.data(), r->weights.data(), r->bias.data(), r->output.data());
+      },
+      &run);
+  t.gflops = 2.0 * batch * in_features * out_features / t.seconds * 1e-9;
+  return t;
+}
+
+KernelTiming time_conv2d(CpuLevel level, const ConvShape& shape) {
+  ConvRun run;
+  if (!make_conv_run(level, shape, &run)) return {};
+  KernelTiming t;
+  t.seconds = median_seconds_per_call(run_conv, &run);
+  t.gflops = conv_flops(run.p) / t.seconds * 1e-9;
+  return t;
+}
+
+StatisticsCost time_channel_statistics(CpuLevel level, const ConvShape& shape) {
+  ConvRun run;
+  if (!make_conv_run(level, shape, &run)) return {};
+  StatisticsCost cost;
+  cost.conv_seconds = median_seconds_per_call(run_conv, &run);
+  cost.statistics_seconds = median_seconds_per_call(run_statistics, &run);
+  return cost;
+}
+
+namespace {
+constexpr LayerSpec kSeedModel[] = {
+    conv2d("conv1", 1, 8, 5).with_stride(2).with_padding(1),
+    relu("relu1"),
+    conv2d("conv2", 8, 16, 3).with_padding(2),
+    relu("relu2"),
+    conv2d("conv3", 16, 32, 3).with_padding(2),
+    relu("relu3"),
+    conv2d("conv4", 32, 32, 3).with_padding(2),
+    relu("relu4"),
+    adaptive_avg_pool2d("pool"),
+    linear("fc", 32, 10),
+};
+constexpr std::int32_t kSeedLayers =
+    static_cast<std::int32_t>(sizeof kSeedModel / sizeof kSeedModel[0]);
+}  // namespace
+
+double seed_model_flops_per_image() {
+  // conv1 13x13x8 (25 taps), conv2 15x15x16 (72), conv3 17x17x32 (144), conv4 19x19x32 (288),
+  // fc 32x10.
+  const double macs = 13.0 * 13 * 8 * 25 + 15.0 * 15 * 16 * 72 + 17.0 * 17 * 32 * 144 +
+                      19.0 * 19 * 32 * 288 + 32.0 * 10;
+  return 2.0 * macs;
+}
+
+double seed_model_images_per_second(std::int32_t batch) {
+  struct SeedRun {
+    Model model;
+    std::vector<float> images;
+    std::int32_t batch;
+  } run;
+  run.batch = batch;
+  if (run.model.configure(kSeedModel, kSeedLayers, {28, 28, 1}, batch) != Status::ok) return 0.0;
+  std::vector<unsigned char> buffer(run.model.required_bytes() + Arena::kAlignment);
+  void* aligned = buffer.data();
+  std::size_t space = buffer.size();
+  if (std::align(Arena::kAlignment, run.model.required_bytes(), aligned, space) == nullptr)
+    return 0.0;
+  Arena arena(aligned, space);
+  if (run.model.bind(arena) != Status::ok) return 0.0;
+  std::uint32_t seed = 10;
+  for (std::int32_t i = 0; i < run.model.layer_count(); ++i) {
+    const Layer& layer = run.model.layer(i);
+    const std::vector<float> w = random_floats(layer.weight_count, ++seed);
+    std::copy(w.begin(), w.end(), layer.weights);
+    const std::vector<float> b = random_floats(layer.bias_count, ++seed);
+    std::copy(b.begin(), b.end(), layer.bias);
+  }
+  run.images = random_floats(static_cast<std::size_t>(batch) * 28 * 28, 4);
+  const double seconds = median_seconds_per_call(
+      [](void* c) {
+        auto* r = static_cast<SeedRun*>(c);
+        (void)r->model.forward(r->images.data(), r->batch);
+      },
+      &run, 9, 0.05);
+  return batch / seconds;
+}
+
+}  // namespace lsuv::bench

@@ -1,0 +1,55 @@
+// Benchmark building blocks shared by the Meson benchmark() targets and `lsuv bench`:
+// median timing, the measured single-core FMA peak, kernel GFLOP/s and the seed model's
+// throughput. Desktop-side (uses the heap and a clock); single-threaded throughout.
+//
+//   const double peak = lsuv::bench::fma_peak_gflops(lsuv::cpu_level());
+//   const auto gemm = lsuv::bench::time_linear(lsuv::cpu_level(), 256, 512, 512);
+//   std::printf("linear %.1f GFLOP/s, %.0f%% of peak\n", gemm.gflops, 100 * gemm.gflops / peak);
+#pragma once
+
+#include <cstdint>
+
+#include "lsuv/cpu.hpp"
+
+namespace lsuv::bench {
+
+// Median over `samples` of the seconds per call of fn(context); each sample repeats the call
+// until it has run at least min_sample_seconds (after one warm-up call).
+double median_seconds_per_call(void (*fn)(void*), void* context, int samples = 7,
+                               double min_sample_seconds = 0.02);
+
+// This core's fp32 FMA throughput in GFLOP/s with `level`'s vectors: independent FMA chains
+// held in registers (12 on 16-register files, 24 on 32). 0 for ref or an unsupported level.
+double fma_peak_gflops(CpuLevel level);
+
+struct KernelTiming {
+  double seconds = 0.0;  // median per call
+  double gflops = 0.0;   // 2 x multiply-adds / seconds
+};
+
+struct ConvShape {
+  std::int32_t batch, in_h, in_w, in_c, out_c, kernel, stride, pad, groups;
+};
+
+// One kernel of `level` on random data (its own buffers). Zero timings for an unsupported level.
+KernelTiming time_linear(CpuLevel level, std::int32_t batch, std::int32_t in_features,
+                         std::int32_t out_features);
+KernelTiming time_conv2d(CpuLevel level, const ConvShape& shape);
+
+// Per-channel statistics of a convolution's output (add_channel_moments over its N*H*W rows)
+// against the convolution itself, both at `level`.
+struct StatisticsCost {
+  double conv_seconds = 0.0;
+  double statistics_seconds = 0.0;
+};
+StatisticsCost time_channel_statistics(CpuLevel level, const ConvShape& shape);
+
+// The seed's model: Conv2d(1,8,5,s2,p1)-ReLU-Conv2d(8,16,3,p2)-ReLU-Conv2d(16,32,3,p2)-ReLU-
+// Conv2d(32,32,3,p2)-ReLU-AdaptiveAvgPool2d(1)-Linear(32,10) on 1x28x28 images.
+// Multiply-adds of one image's forward pass through it.
+double seed_model_flops_per_image();
+// Model::forward at the level in use (cpu_level()), random weights and images; images/s.
+// 0 if the model cannot be built.
+double seed_model_images_per_second(std::int32_t batch);
+
+}  // namespace lsuv::bench

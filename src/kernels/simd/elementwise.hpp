@@ -1,0 +1,199 @@
+// ReLU, pooling and per-channel moments over NHWC data, vectorised over the channels.
+// Included only by f32_kernels_impl.hpp (per-ISA TUs); internal linkage throughout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/params.hpp"
+#include "lsuv/running_stats.hpp"
+#include "xsimd/xsimd.hpp"
+
+namespace lsuv::kernels::simd {
+namespace {
+
+template <class Arch>
+void relu_f32(std::size_t n, const float* input, float* output) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = B::size;
+  const B zero(0.0f);
+  std::size_t i = 0;
+  // select, not max: NaN must stay NaN as in the reference.
+  for (; i + 4 * W <= n; i += 4 * W) {
+    for (std::size_t v = 0; v < 4; ++v) {
+      const B x = B::load_unaligned(input + i + v * W);
+      xsimd::select(x < zero, zero, x).store_unaligned(output + i + v * W);
+    }
+  }
+  for (; i + W <= n; i += W) {
+    const B x = B::load_unaligned(input + i);
+    xsimd::select(x < zero, zero, x).store_unaligned(output + i);
+  }
+  for (; i < n; ++i) output[i] = input[i] < 0.0f ? 0.0f : input[i];
+}
+
+// Max keeps the reference's rule (a NaN in the window wins; !(x == x) because AVX compares
+// x != x ordered, false for NaN) and avg its summation order (taps
+// row by row, then one multiply), so both are bit-exact to it.
+template <class Arch, bool Max>
+void pool2d_f32(const Pool2dParams& p, const float* input, float* output) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr std::int32_t W = static_cast<std::int32_t>(B::size);
+  const float initial = Max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  const float inverse_window = 1.0f / static_cast<float>(p.kernel_h * p.kernel_w);
+  const std::int32_t C = p.channels;
+  for (std::int32_t n = 0; n < p.batch; ++n) {
+    const float* image = input + static_cast<std::size_t>(n) * p.in_h * p.in_w * C;
+    for (std::int32_t oy = 0; oy < p.out_h; ++oy) {
+      const std::int32_t y0 = oy * p.stride_h - p.pad_h;
+      const std::int32_t y_begin = y0 < 0 ? 0 : y0;
+      const std::int32_t y_end = y0 + p.kernel_h < p.in_h ? y0 + p.kernel_h : p.in_h;
+      for (std::int32_t ox = 0; ox < p.out_w; ++ox) {
+        const std::int32_t x0 = ox * p.stride_w - p.pad_w;
+        const std::int32_t x_begin = x0 < 0 ? 0 : x0;
+        const std::int32_t x_end = x0 + p.kernel_w < p.in_w ? x0 + p.kernel_w : p.in_w;
+        float* out = output + ((static_cast<std::size_t>(n) * p.out_h + oy) * p.out_w + ox) * C;
+        std::int32_t c = 0;
+        for (; c + W <= C; c += W) {
+          B acc(initial);
+          for (std::int32_t iy = y_begin; iy < y_end; ++iy) {
+            for (std::int32_t ix = x_begin; ix < x_end; ++ix) {
+              const B x =
+                  B::load_unaligned(image + (static_cast<std::size_t>(iy) * p.in_w + ix) * C + c);
+              if (Max)
+                acc = xsimd::select((x > acc) || !(x == x), x, acc);
+              else
+                acc = acc + x;
+            }
+          }
+          if (!Max) acc = acc * B(inverse_window);
+          acc.store_unaligned(out + c);
+        }
+        for (; c < C; ++c) {
+          float acc = initial;
+          for (std::int32_t iy = y_begin; iy < y_end; ++iy) {
+            for (std::int32_t ix = x_begin; ix < x_end; ++ix) {
+              const float x = image[(static_cast<std::size_t>(iy) * p.in_w + ix) * C + c];
+              if (Max)
+                acc = (x > acc || x != x) ? x : acc;
+              else
+                acc = acc + x;
+            }
+          }
+          out[c] = Max ? acc : acc * inverse_window;
+        }
+      }
+    }
+  }
+}
+
+template <class Arch>
+void global_avg_pool_f32(std::int32_t batch, std::int32_t pixels, std::int32_t channels,
+                         const float* input, float* output) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr std::int32_t W = static_cast<std::int32_t>(B::size);
+  const float inverse = 1.0f / static_cast<float>(pixels);
+  for (std::int32_t n = 0; n < batch; ++n) {
+    const float* in = input + static_cast<std::size_t>(n) * pixels * channels;
+    float* out = output + static_cast<std::size_t>(n) * channels;
+    std::int32_t c = 0;
+    for (; c + W <= channels; c += W) {
+      B acc(0.0f);
+      for (std::int32_t i = 0; i < pixels; ++i)
+        acc = acc + B::load_unaligned(in + static_cast<std::size_t>(i) * channels + c);
+      (acc * B(inverse)).store_unaligned(out + c);
+    }
+    for (; c < channels; ++c) {
+      float acc = 0.0f;
+      for (std::int32_t i = 0; i < pixels; ++i)
+        acc += in[static_cast<std::size_t>(i) * channels + c];
+      out[c] = acc * inverse;
+    }
+  }
+}
+
+// Two passes in double over one channel's column of a block: the reference's arithmetic.
+inline RunningStats column_moments(const float* block, std::size_t rows, std::size_t stride) {
+  double sum = 0.0;
+  for (std::size_t r = 0; r < rows; ++r) sum += block[r * stride];
+  const double mean = sum / static_cast<double>(rows);
+  double m2 = 0.0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const double d = block[r * stride] - mean;
+    m2 += d * d;
+  }
+  return RunningStats::from_moments(rows, mean, m2);
+}
+
+// Loads of floats widened to doubles, per architecture; the generic case has none (ARMv7 NEON
+// has no double vectors) and the moments fall back to scalar double.
+template <class Arch>
+struct WidenedLoad {
+  static constexpr bool kAvailable = false;
+};
+#if XSIMD_WITH_SSE2
+template <>
+struct WidenedLoad<xsimd::sse2> {
+  static constexpr bool kAvailable = true;
+  using D = xsimd::batch<double, xsimd::sse2>;
+  static D load(const float* p) {
+    return _mm_cvtps_pd(_mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(p)));
+  }
+};
+#endif
+#if XSIMD_WITH_FMA3_AVX2
+template <>
+struct WidenedLoad<xsimd::fma3<xsimd::avx2>> {
+  static constexpr bool kAvailable = true;
+  using D = xsimd::batch<double, xsimd::fma3<xsimd::avx2>>;
+  static D load(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+};
+#endif
+#if XSIMD_WITH_NEON64
+template <>
+struct WidenedLoad<xsimd::neon64> {
+  static constexpr bool kAvailable = true;
+  using D = xsimd::batch<double, xsimd::neon64>;
+  static D load(const float* p) { return vcvt_f64_f32(vld1_f32(p)); }
+};
+#endif
+
+// Per-channel moments with the reference's arithmetic (two passes in double over blocks of 256
+// rows, merged with Chan's formula), vectorised over channels in double: the contract of
+// RunningStats is exactness to double rounding, which float partial sums would not keep.
+template <class Arch>
+void add_channel_moments_f32(const float* data, std::size_t rows, std::size_t channels,
+                             RunningStats* stats) {
+  constexpr std::size_t kBlockRows = 256;
+  for (std::size_t first = 0; first < rows; first += kBlockRows) {
+    const std::size_t n = rows - first < kBlockRows ? rows - first : kBlockRows;
+    const float* block = data + first * channels;
+    std::size_t c = 0;
+    if constexpr (WidenedLoad<Arch>::kAvailable) {
+      using Load = WidenedLoad<Arch>;
+      using D = typename Load::D;
+      constexpr std::size_t W = D::size;
+      alignas(64) double mean[W], m2[W];
+      const D inverse_n(1.0 / static_cast<double>(n));
+      for (; c + W <= channels; c += W) {
+        D sum(0.0);
+        for (std::size_t r = 0; r < n; ++r) sum += Load::load(block + r * channels + c);
+        const D m = sum * inverse_n;
+        D acc(0.0);
+        for (std::size_t r = 0; r < n; ++r) {
+          const D d = Load::load(block + r * channels + c) - m;
+          acc = xsimd::fma(d, d, acc);
+        }
+        m.store_aligned(mean);
+        acc.store_aligned(m2);
+        for (std::size_t lane = 0; lane < W; ++lane)
+          stats[c + lane].merge(RunningStats::from_moments(n, mean[lane], m2[lane]));
+      }
+    }
+    for (; c < channels; ++c) stats[c].merge(column_moments(block + c, n, channels));
+  }
+}
+
+}  // namespace
+}  // namespace lsuv::kernels::simd

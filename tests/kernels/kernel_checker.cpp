@@ -1,0 +1,424 @@
+// The kernel checker: every SIMD kernel at every level this machine runs, against its _ref
+// twin, on seeded random shapes that cover every tile tail and every convolution configuration.
+// Outputs live between NaN canaries (a distinctive payload), so a write out of bounds or an
+// element left unwritten fails; float tolerances are derived from each output's reduction.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.hpp"
+#include "kernels/reference.hpp"
+#include "lsuv/cpu.hpp"
+
+namespace {
+
+namespace kernels = lsuv::kernels;
+using lsuv::CpuLevel;
+
+constexpr std::uint32_t kCanaryBits = 0x7fc0dead;  // a quiet NaN no kernel produces
+constexpr std::size_t kGuard = 64;                 // canary floats on each side of an output
+
+float canary() {
+  float f;
+  std::memcpy(&f, &kCanaryBits, sizeof f);
+  return f;
+}
+bool is_canary(float f) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits == kCanaryBits;
+}
+
+// An output buffer between guard regions, all poisoned.
+class Poisoned {
+ public:
+  explicit Poisoned(std::size_t n) : storage_(n + 2 * kGuard, canary()), n_(n) {}
+  float* data() { return storage_.data() + kGuard; }
+  const float* data() const { return storage_.data() + kGuard; }
+  std::size_t size() const { return n_; }
+  float operator[](std::size_t i) const { return data()[i]; }
+  // Canaries intact around the output and none left inside it.
+  bool guards_intact() const {
+    for (std::size_t i = 0; i < kGuard; ++i)
+      if (!is_canary(storage_[i]) || !is_canary(storage_[kGuard + n_ + i])) return false;
+    return true;
+  }
+  std::size_t unwritten() const {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < n_; ++i) count += is_canary(data()[i]) ? 1 : 0;
+    return count;
+  }
+
+ private:
+  std::vector<float> storage_;
+  std::size_t n_;
+};
+
+std::vector<float> random_floats(std::mt19937& rng, std::size_t n, float lo = -1.0f,
+                                 float hi = 1.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<float> absolute(const std::vector<float>& v) {
+  std::vector<float> a(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);
+  return a;
+}
+
+// The levels to check: every SIMD level this machine runs (the reference is the oracle).
+std::vector<CpuLevel> simd_levels() {
+  std::vector<CpuLevel> levels;
+  for (CpuLevel level : {CpuLevel::sse2, CpuLevel::avx2, CpuLevel::avx512, CpuLevel::neon})
+    if (kernels::f32_kernels_at(level) != nullptr) levels.push_back(level);
+  return levels;
+}
+
+std::string level_name(CpuLevel level) {
+  return lsuv::cpu_level_name(level);
+}
+
+// |got - want| <= (K + 2) * epsilon * sum_k |x_k w_k| (+ |bias|): a sum of K products reordered
+// or fused differs from the reference by at most about that much.
+bool within_reduction_tolerance(float got, float want, float abs_sum, std::int32_t k) {
+  const float tol = static_cast<float>(k + 2) * std::numeric_limits<float>::epsilon() * abs_sum +
+                    std::numeric_limits<float>::min();
+  return std::fabs(got - want) <= tol;
+}
+
+bool same_bits_or_both_nan(float a, float b) {
+  if (std::isnan(a) && std::isnan(b)) return true;
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+std::string describe(const kernels::Conv2dParams& p) {
+  return "n" + std::to_string(p.batch) + " in " + std::to_string(p.in_h) + "x" +
+         std::to_string(p.in_w) + "x" + std::to_string(p.in_c) + " out " + std::to_string(p.out_h) +
+         "x" + std::to_string(p.out_w) + "x" + std::to_string(p.out_c) + " k" +
+         std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w) + " s" +
+         std::to_string(p.stride_h) + "," + std::to_string(p.stride_w) + " p" +
+         std::to_string(p.pad_h) + "," + std::to_string(p.pad_w) + " d" +
+         std::to_string(p.dilation_h) + "," + std::to_string(p.dilation_w) + " g" +
+         std::to_string(p.groups);
+}
+
+struct ConvCase {
+  std::int32_t batch, in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride, pad, dilation, groups;
+  bool bias;
+};
+
+kernels::Conv2dParams make_params(const ConvCase& c) {
+  kernels::Conv2dParams p{};
+  p.batch = c.batch;
+  p.in_h = c.in_h;
+  p.in_w = c.in_w;
+  p.in_c = c.in_c;
+  p.out_c = c.out_c;
+  p.kernel_h = c.kernel_h;
+  p.kernel_w = c.kernel_w;
+  p.stride_h = p.stride_w = c.stride;
+  p.pad_h = p.pad_w = c.pad;
+  p.dilation_h = p.dilation_w = c.dilation;
+  p.groups = c.groups;
+  p.out_h = (c.in_h + 2 * c.pad - c.dilation * (c.kernel_h - 1) - 1) / c.stride + 1;
+  p.out_w = (c.in_w + 2 * c.pad - c.dilation * (c.kernel_w - 1) - 1) / c.stride + 1;
+  return p;
+}
+
+// Runs one convolution at every level; returns the number of mismatching outputs (all levels).
+void check_conv(const kernels::Conv2dParams& p, bool with_bias, std::mt19937& rng) {
+  const std::size_t in_n = static_cast<std::size_t>(p.batch) * p.in_h * p.in_w * p.in_c;
+  const std::int32_t group_in = p.in_c / p.groups;
+  const std::size_t w_n = static_cast<std::size_t>(p.kernel_h) * p.kernel_w * group_in * p.out_c;
+  const std::size_t out_n = static_cast<std::size_t>(p.batch) * p.out_h * p.out_w * p.out_c;
+  const std::vector<float> input = random_floats(rng, in_n);
+  const std::vector<float> weights = random_floats(rng, w_n);
+  const std::vector<float> bias = random_floats(rng, static_cast<std::size_t>(p.out_c));
+  const float* b = with_bias ? bias.data() : nullptr;
+  std::vector<float> want(out_n), bound(out_n);
+  kernels::conv2d_f32_ref(p, input.data(), weights.data(), b, want.data());
+  const std::vector<float> abs_bias = absolute(bias);
+  kernels::conv2d_f32_ref(p, absolute(input).data(), absolute(weights).data(),
+                          with_bias ? abs_bias.data() : nullptr, bound.data());
+  const std::int32_t k = p.kernel_h * p.kernel_w * group_in;
+  for (CpuLevel level : simd_levels()) {
+    Poisoned got(out_n);
+    kernels::f32_kernels_at(level)->conv2d(p, input.data(), weights.data(), b, got.data());
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < out_n; ++i)
+      bad += within_reduction_tolerance(got[i], want[i], bound[i], k) ? 0 : 1;
+    INFO(level_name(level), " ", describe(p), " bias ", with_bias);
+    CHECK(got.guards_intact());
+    CHECK(got.unwritten() == 0);
+    CHECK(bad == 0);
+  }
+}
+
+TEST_CASE("every machine level reports a name and the reference is always supported") {
+  CHECK(std::string(lsuv::cpu_level_name(CpuLevel::ref)) == "ref");
+  CHECK(std::string(lsuv::cpu_level_name(CpuLevel::avx2)) == "avx2");
+  CHECK(std::string(lsuv::cpu_level_name(static_cast<CpuLevel>(200))) == "unknown");
+  CHECK(lsuv::cpu_level_supported(CpuLevel::ref));
+  CHECK((kernels::f32_kernels_at(CpuLevel::ref)->conv2d == &kernels::conv2d_f32_ref));
+  const std::string levels = "detected " + level_name(lsuv::cpu_level_detected()) + ", in use " +
+                             level_name(lsuv::cpu_level());
+  MESSAGE(levels);
+#if defined(__x86_64__)
+  CHECK(lsuv::cpu_level_supported(CpuLevel::sse2));
+  CHECK_FALSE(lsuv::cpu_level_supported(CpuLevel::neon));
+#elif defined(__aarch64__) || (defined(__arm__) && defined(__ARM_NEON))
+  CHECK(lsuv::cpu_level_supported(CpuLevel::neon));
+  CHECK_FALSE(lsuv::cpu_level_supported(CpuLevel::avx2));
+#endif
+}
+
+TEST_CASE("set_cpu_level_limit switches the table the core calls and never goes up uninvited") {
+  const CpuLevel best = lsuv::cpu_level_detected();
+  REQUIRE(lsuv::set_cpu_level_limit(CpuLevel::ref) == lsuv::Status::ok);
+  CHECK(lsuv::cpu_level() == CpuLevel::ref);
+  CHECK((kernels::f32_kernels().conv2d == &kernels::conv2d_f32_ref));
+  CHECK((kernels::f32_kernels().add_channel_moments == &kernels::add_channel_moments_f32_ref));
+  for (CpuLevel level : simd_levels()) {
+    REQUIRE(lsuv::set_cpu_level_limit(level) == lsuv::Status::ok);
+    CHECK(lsuv::cpu_level() == level);
+    CHECK((kernels::f32_kernels().linear == kernels::f32_kernels_at(level)->linear));
+  }
+#if defined(__x86_64__)
+  CHECK(lsuv::set_cpu_level_limit(CpuLevel::neon) == lsuv::Status::unsupported);
+  // A limit above what the CPU has selects the best it has.
+  REQUIRE(lsuv::set_cpu_level_limit(CpuLevel::avx512) == lsuv::Status::ok);
+  CHECK(lsuv::cpu_level() == best);
+#else
+  CHECK(lsuv::set_cpu_level_limit(CpuLevel::avx2) == lsuv::Status::unsupported);
+#endif
+  CHECK(lsuv::set_cpu_level_limit(static_cast<CpuLevel>(99)) == lsuv::Status::invalid_argument);
+  const CpuLevel top = best;
+  REQUIRE(lsuv::set_cpu_level_limit(top) == lsuv::Status::ok);
+  CHECK(lsuv::cpu_level() == best);
+}
+
+TEST_CASE("conv2d matches the reference on every configuration and tile tail") {
+  std::mt19937 rng(20240603);
+  // Output channel counts straddle the 1-vector and 2-vector tiles of every ISA (4, 8, 16, 32
+  // floats): below, at, and past each; input channels cover 1, odd, the K-block splits
+  // (above 512 channels, and taps x channels above 512), and more than 64 taps per block.
+  const std::int32_t out_channels[] = {1,  3,  4,  5,  7,  8,  9,  12, 15,
+                                       16, 17, 24, 31, 32, 33, 40, 64, 65};
+  for (std::int32_t oc : out_channels) {
+    for (std::int32_t k : {1, 3, 5}) {
+      for (std::int32_t stride : {1, 2}) {
+        const std::int32_t pad = k / 2 + (oc % 2);
+        check_conv(make_params({2, 9, 11, 3, oc, k, k, stride, pad, 1, 1, oc % 3 != 0}),
+                   oc % 3 != 0, rng);
+      }
+    }
+  }
+  const ConvCase cases[] = {
+      // batch, in_h, in_w, in_c, out_c, kh, kw, stride, pad, dilation, groups, bias
+      {1, 28, 28, 1, 8, 5, 5, 2, 1, 1, 1, true},      // the seed's first layer
+      {3, 13, 13, 8, 16, 3, 3, 1, 2, 1, 1, true},     // and its second
+      {1, 7, 5, 1, 1, 1, 1, 1, 0, 1, 1, false},       // a single channel, no bias
+      {2, 8, 8, 16, 32, 1, 1, 1, 0, 1, 1, true},      // pointwise
+      {1, 9, 9, 13, 19, 1, 1, 2, 0, 1, 1, true},      // strided pointwise, odd channels
+      {1, 10, 7, 6, 10, 2, 3, 3, 1, 1, 1, true},      // non-square kernel, stride 3
+      {2, 12, 12, 5, 9, 3, 3, 1, 2, 2, 1, true},      // dilation
+      {1, 11, 13, 4, 6, 3, 5, 2, 3, 2, 1, true},      // padding wider than the kernel reach
+      {1, 6, 6, 12, 18, 3, 3, 1, 1, 1, 3, true},      // grouped
+      {2, 7, 9, 16, 40, 3, 3, 2, 1, 1, 2, true},      // grouped, wide groups
+      {2, 9, 9, 24, 24, 3, 3, 1, 1, 1, 24, true},     // depthwise
+      {1, 11, 10, 37, 37, 5, 5, 2, 2, 1, 37, false},  // depthwise, odd channels, 5x5 s2
+      {1, 8, 8, 3, 3, 3, 3, 1, 1, 2, 3, true},        // depthwise with dilation
+      {1, 9, 9, 8, 16, 3, 3, 1, 1, 1, 8, true},       // depthwise multiplier 2
+      {1, 6, 6, 5, 15, 3, 3, 2, 1, 1, 5, true},       // depthwise multiplier 3
+      {1, 5, 5, 600, 20, 1, 1, 1, 0, 1, 1, true},     // more than 512 input channels
+      {1, 6, 5, 100, 33, 3, 3, 1, 1, 1, 1, true},     // K blocks of whole taps (5 + 4)
+      {1, 12, 12, 1, 9, 9, 9, 1, 4, 1, 1, true},      // 81 taps: more than 64 per block
+      {1, 4, 4, 512, 40, 1, 1, 1, 0, 1, 1, true},     // an N block narrower than the layer
+      {1, 3, 3, 2, 3, 3, 3, 1, 0, 1, 1, true},        // a 1x1 output
+      {1, 1, 1, 7, 5, 3, 3, 1, 1, 1, 1, true},        // a 1x1 input, all but one tap padding
+  };
+  for (const ConvCase& c : cases) check_conv(make_params(c), c.bias, rng);
+}
+
+TEST_CASE("linear matches the reference for every batch and width tail") {
+  std::mt19937 rng(7);
+  for (std::int32_t batch : {1, 2, 5, 6, 7, 13, 17, 64}) {
+    for (std::int32_t in : {1, 3, 8, 17, 64, 513}) {
+      for (std::int32_t out : {1, 4, 7, 8, 16, 17, 33, 48, 100}) {
+        const kernels::LinearParams p = {batch, in, out};
+        const std::vector<float> x = random_floats(rng, static_cast<std::size_t>(batch) * in);
+        const std::vector<float> w = random_floats(rng, static_cast<std::size_t>(in) * out);
+        const std::vector<float> b = random_floats(rng, static_cast<std::size_t>(out));
+        const std::size_t out_n = static_cast<std::size_t>(batch) * out;
+        std::vector<float> want(out_n), bound(out_n);
+        kernels::linear_f32_ref(p, x.data(), w.data(), b.data(), want.data());
+        kernels::linear_f32_ref(p, absolute(x).data(), absolute(w).data(), absolute(b).data(),
+                                bound.data());
+        for (CpuLevel level : simd_levels()) {
+          Poisoned got(out_n);
+          kernels::f32_kernels_at(level)->linear(p, x.data(), w.data(), b.data(), got.data());
+          std::size_t bad = 0;
+          for (std::size_t i = 0; i < out_n; ++i)
+            bad += within_reduction_tolerance(got[i], want[i], bound[i], in) ? 0 : 1;
+          INFO(level_name(level), " batch ", batch, " in ", in, " out ", out);
+          CHECK(got.guards_intact());
+          CHECK(got.unwritten() == 0);
+          CHECK(bad == 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("relu is bit-exact, keeps NaN, and works in place") {
+  std::mt19937 rng(11);
+  for (std::size_t n :
+       {0u, 1u, 3u, 4u, 5u, 8u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 65u, 200u}) {
+    std::vector<float> x = random_floats(rng, n);
+    if (n > 2) x[n / 2] = std::numeric_limits<float>::quiet_NaN();
+    if (n > 3) x[1] = -0.0f;
+    std::vector<float> want(n);
+    kernels::relu_f32_ref(n, x.data(), want.data());
+    for (CpuLevel level : simd_levels()) {
+      Poisoned got(n);
+      kernels::f32_kernels_at(level)->relu(n, x.data(), got.data());
+      std::vector<float> in_place = x;
+      kernels::f32_kernels_at(level)->relu(n, in_place.data(), in_place.data());
+      std::size_t bad = 0;
+      for (std::size_t i = 0; i < n; ++i)
+        bad +=
+            (same_bits_or_both_nan(got[i], want[i]) && same_bits_or_both_nan(in_place[i], want[i]))
+                ? 0
+                : 1;
+      INFO(level_name(level), " n ", n);
+      CHECK(got.guards_intact());
+      CHECK(bad == 0);
+    }
+  }
+}
+
+TEST_CASE("pooling is bit-exact to the reference, NaN and padding included") {
+  std::mt19937 rng(13);
+  struct PoolCase {
+    std::int32_t batch, in_h, in_w, channels, kernel, stride, pad;
+  };
+  const PoolCase cases[] = {{2, 8, 8, 3, 2, 2, 0},  {1, 9, 7, 8, 3, 2, 1},   {3, 5, 5, 17, 3, 1, 1},
+                            {1, 6, 6, 33, 2, 2, 1}, {2, 11, 9, 16, 3, 3, 0}, {1, 4, 4, 1, 4, 4, 0},
+                            {1, 7, 7, 40, 5, 2, 2}};
+  for (const PoolCase& c : cases) {
+    kernels::Pool2dParams p{};
+    p.batch = c.batch;
+    p.in_h = c.in_h;
+    p.in_w = c.in_w;
+    p.channels = c.channels;
+    p.kernel_h = p.kernel_w = c.kernel;
+    p.stride_h = p.stride_w = c.stride;
+    p.pad_h = p.pad_w = c.pad;
+    p.out_h = (c.in_h + 2 * c.pad - c.kernel) / c.stride + 1;
+    p.out_w = (c.in_w + 2 * c.pad - c.kernel) / c.stride + 1;
+    const std::size_t in_n = static_cast<std::size_t>(c.batch) * c.in_h * c.in_w * c.channels;
+    std::vector<float> x = random_floats(rng, in_n, -3.0f, -1.0f);  // negative: padding must lose
+    x[in_n / 3] = std::numeric_limits<float>::quiet_NaN();
+    const std::size_t out_n = static_cast<std::size_t>(c.batch) * p.out_h * p.out_w * c.channels;
+    std::vector<float> want_max(out_n), want_avg(out_n);
+    kernels::max_pool2d_f32_ref(p, x.data(), want_max.data());
+    kernels::avg_pool2d_f32_ref(p, x.data(), want_avg.data());
+    for (CpuLevel level : simd_levels()) {
+      Poisoned got_max(out_n), got_avg(out_n);
+      kernels::f32_kernels_at(level)->max_pool2d(p, x.data(), got_max.data());
+      kernels::f32_kernels_at(level)->avg_pool2d(p, x.data(), got_avg.data());
+      std::size_t bad = 0;
+      for (std::size_t i = 0; i < out_n; ++i)
+        bad += (same_bits_or_both_nan(got_max[i], want_max[i]) &&
+                same_bits_or_both_nan(got_avg[i], want_avg[i]))
+                   ? 0
+                   : 1;
+      INFO(level_name(level), " pool ", c.kernel, " stride ", c.stride, " pad ", c.pad, " C ",
+           c.channels);
+      CHECK(got_max.guards_intact());
+      CHECK(got_avg.guards_intact());
+      CHECK(bad == 0);
+    }
+  }
+  for (std::int32_t channels : {1, 3, 4, 8, 9, 16, 17, 32, 33}) {
+    const std::int32_t batch = 3, pixels = 19;
+    const std::vector<float> x =
+        random_floats(rng, static_cast<std::size_t>(batch) * pixels * channels);
+    const std::size_t out_n = static_cast<std::size_t>(batch) * channels;
+    std::vector<float> want(out_n);
+    kernels::global_avg_pool_f32_ref(batch, pixels, channels, x.data(), want.data());
+    for (CpuLevel level : simd_levels()) {
+      Poisoned got(out_n);
+      kernels::f32_kernels_at(level)->global_avg_pool(batch, pixels, channels, x.data(),
+                                                      got.data());
+      std::size_t bad = 0;
+      for (std::size_t i = 0; i < out_n; ++i) bad += same_bits_or_both_nan(got[i], want[i]) ? 0 : 1;
+      INFO(level_name(level), " global pool C ", channels);
+      CHECK(got.guards_intact());
+      CHECK(bad == 0);
+    }
+  }
+}
+
+// Two passes in long double: the oracle for the moments kernels.
+void exact_moments(const std::vector<float>& data, std::size_t rows, std::size_t channels,
+                   std::size_t c, long double* mean, long double* m2) {
+  long double sum = 0.0L;
+  for (std::size_t r = 0; r < rows; ++r) sum += data[r * channels + c];
+  *mean = sum / static_cast<long double>(rows);
+  long double acc = 0.0L;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const long double d = data[r * channels + c] - *mean;
+    acc += d * d;
+  }
+  *m2 = acc;
+}
+
+TEST_CASE("add_channel_moments agrees with an exact two-pass, also at a large offset") {
+  std::mt19937 rng(17);
+  struct MomentCase {
+    std::size_t rows, channels;
+    float offset, spread;
+  };
+  const MomentCase cases[] = {
+      {1, 1, 0.0f, 1.0f},      {5, 3, 0.0f, 1.0f},     {63, 8, 2.0f, 0.5f},
+      {64, 16, -1.0f, 3.0f},   {65, 17, 0.0f, 1.0f},   {300, 33, 0.5f, 2.0f},
+      {1000, 32, 1e4f, 1e-2f}, {777, 9, -3e3f, 1e-3f}, {129, 4, 0.0f, 1e-20f}};
+  for (const MomentCase& c : cases) {
+    std::vector<float> data = random_floats(rng, c.rows * c.channels, -1.0f, 1.0f);
+    for (float& x : data) x = c.offset + c.spread * x;
+    for (CpuLevel level : simd_levels()) {
+      std::vector<lsuv::RunningStats> stats(c.channels);
+      // Prior state: the kernel must merge, not overwrite.
+      for (lsuv::RunningStats& s : stats) s.add(static_cast<double>(c.offset));
+      kernels::f32_kernels_at(level)->add_channel_moments(data.data(), c.rows, c.channels,
+                                                          stats.data());
+      std::size_t bad = 0;
+      for (std::size_t ch = 0; ch < c.channels; ++ch) {
+        std::vector<float> column(c.rows + 1, c.offset);
+        for (std::size_t r = 0; r < c.rows; ++r) column[r + 1] = data[r * c.channels + ch];
+        long double mean, m2;
+        exact_moments(column, c.rows + 1, 1, 0, &mean, &m2);
+        const double scale = static_cast<double>(c.spread) * c.spread * (c.rows + 1);
+        const bool ok = stats[ch].count() == c.rows + 1 &&
+                        std::fabs(stats[ch].mean() - static_cast<double>(mean)) <=
+                            1e-6 * c.spread + 1e-12 * std::fabs(c.offset) &&
+                        std::fabs(stats[ch].m2() - static_cast<double>(m2)) <= 1e-5 * scale;
+        bad += ok ? 0 : 1;
+      }
+      INFO(level_name(level), " rows ", c.rows, " channels ", c.channels, " offset ", c.offset);
+      CHECK(bad == 0);
+    }
+  }
+}
+
+}  // namespace
