@@ -9,6 +9,7 @@ the same spec, weights and input. Exits 0 when every output agrees to 1e-5 relat
 usage: pytorch_forward_check.py LSUV_PROGRAM SEED_SPEC
 """
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -90,7 +91,9 @@ def check(lsuv, spec_path, model, input_shape, workdir, name):
     np.save(input_path, x.numpy())
     with torch.no_grad():
         expected = model(x).numpy()
-    subprocess.run([lsuv, "forward", "--spec", spec_path, "--weights", weights,
+    # In a cross build Meson names the emulator (qemu) that runs the target's programs.
+    wrapper = shlex.split(os.environ.get("MESON_EXE_WRAPPER", ""))
+    subprocess.run(wrapper + [lsuv, "forward", "--spec", spec_path, "--weights", weights,
                     "--input", input_path, "--output", output_path], check=True)
     got = np.load(output_path)
     if got.shape != expected.shape:
