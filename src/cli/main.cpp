@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/bench.hpp"
 #include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "cli/demo.hpp"
+#include "lsuv/cpu.hpp"
 #include "lsuv/io/idx.hpp"
 
 namespace {
@@ -34,7 +36,9 @@ void add_data_options(CLI::App* command, DataOptions& data, bool training) {
 int main(int argc, char** argv) {
   CLI::App app{"lsuv: on-device LSUV initialisation (Mishkin & Matas 2015) of small networks"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("lsuv ") + LSUV_VERSION);
+  app.set_version_flag("--version", std::string("lsuv ") + LSUV_VERSION + ", kernels " +
+                                        lsuv::cpu_level_name(lsuv::cpu_level()) + " (detected " +
+                                        lsuv::cpu_level_name(lsuv::cpu_level_detected()) + ")");
 
   lsuv::cli::DemoOptions demo;
   demo.data_directory = lsuv::fashion_mnist::kDefaultDirectory;
@@ -96,6 +100,20 @@ int main(int argc, char** argv) {
   forward_command->add_option("--input", forward.input, "input .npy (N, C, H, W)")->required();
   forward_command->add_option("--output", forward.output, "output .npy")->required();
 
+  lsuv::cli::BenchOptions bench;
+  bench.pytorch_script = "tests/bench/pytorch_seed_model.py";
+  bench.data_directory = lsuv::fashion_mnist::kDefaultDirectory;
+  CLI::App* bench_command = app.add_subcommand(
+      "bench", "Single-threaded benchmarks: kernels vs FMA peak, seed model vs PyTorch, LSUV cost");
+  bench_command
+      ->add_option("--pytorch", bench.pytorch_script,
+                   "PyTorch side-by-side script (run with /usr/bin/python3 when present)")
+      ->capture_default_str();
+  bench_command->add_option("--images", bench.calibration_images, "LSUV calibration images")
+      ->capture_default_str();
+  bench_command->add_option("--data", bench.data_directory, "Fashion-MNIST directory")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -111,6 +129,8 @@ int main(int argc, char** argv) {
       lsuv::cli::run_stats(stats);
     } else if (*forward_command) {
       lsuv::cli::run_forward(forward);
+    } else if (*bench_command) {
+      lsuv::cli::run_bench(bench);
     }
   } catch (const lsuv::cli::Failure&) {
     return 1;

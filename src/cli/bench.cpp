@@ -1,0 +1,146 @@
+#include "cli/bench.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <vector>
+
+#include "cli/cli_common.hpp"
+#include "cli/seed_model.hpp"
+#include "kernels/bench/kernel_bench.hpp"
+#include "lsuv/cpu.hpp"
+#include "lsuv/init.hpp"
+#include "lsuv/io/idx.hpp"
+
+namespace lsuv::cli {
+namespace {
+
+// PyTorch's images/s at batch 1 and 64, from the script's "pytorch batch <n> <rate>" lines;
+// false when python3, torch or the script is missing.
+bool pytorch_rates(const std::string& script, double* batch1, double* batch64) {
+  if (script.empty() || !std::filesystem::exists(script)) return false;
+  const std::string command = "/usr/bin/python3 " + script + " 1 64 2>/dev/null";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return false;
+  char line[256];
+  int found = 0;
+  while (std::fgets(line, sizeof line, pipe) != nullptr) {
+    int batch = 0;
+    double rate = 0.0;
+    if (std::sscanf(line, "pytorch batch %d %lf", &batch, &rate) != 2) continue;
+    if (batch == 1) *batch1 = rate, ++found;
+    if (batch == 64) *batch64 = rate, ++found;
+  }
+  return pclose(pipe) == 0 && found == 2;
+}
+
+void print_kernel(const char* name, const bench::KernelTiming& t, double peak) {
+  std::printf("  %-36s %8.3f ms %7.1f GFLOP/s %5.1f%% of peak\n", name, t.seconds * 1e3,
+              t.gflops, 100.0 * t.gflops / peak);
+}
+
+// Calibration images: Fashion-MNIST's first training images when installed, else Gaussian noise.
+std::vector<float> calibration_images(const BenchOptions& options, const char** origin) {
+  const std::size_t per_image = kSeedInput.elements();
+  std::vector<float> images(static_cast<std::size_t>(options.calibration_images) * per_image);
+  const std::string path = options.data_directory + "/" + fashion_mnist::kTrainImages;
+  IdxImages idx;
+  if (std::filesystem::exists(path) && idx.load(path.c_str()) == Status::ok &&
+      idx.count() >= options.calibration_images && idx.shape() == kSeedInput) {
+    for (std::size_t i = 0; i < images.size(); ++i)
+      images[i] = (idx.pixels()[i] / 255.0f - fashion_mnist::kMean) / fashion_mnist::kStd;
+    *origin = "Fashion-MNIST training images";
+    return images;
+  }
+  std::mt19937 generator(1);
+  std::normal_distribution<float> gaussian(0.0f, 1.0f);
+  for (float& x : images) x = gaussian(generator);
+  *origin = "Gaussian images (Fashion-MNIST not installed)";
+  return images;
+}
+
+void bench_lsuv(const BenchOptions& options) {
+  constexpr std::int32_t kBatch = 64;
+  const char* origin = "";
+  const std::vector<float> images = calibration_images(options, &origin);
+  ModelSpec spec;
+  spec.input = kSeedInput;
+  spec.count = kSeedLayerCount;
+  for (std::int32_t i = 0; i < kSeedLayerCount; ++i) spec.layers[i] = kSeedLayers[i];
+  auto loaded = bind_model(spec, kBatch);
+  Model& model = loaded->model;
+  std::vector<unsigned char> init_scratch(Arena::kAlignment);
+  Arena init_arena(init_scratch.data(), init_scratch.size());
+  check(initialize(model, Initializer::pytorch_default, InitOptions(), init_arena), "init");
+  const std::vector<float> start = save_parameters(model);
+
+  ArrayBatchSource source(images.data(), options.calibration_images, kSeedInput, kBatch);
+  LsuvOptions lsuv;
+  std::vector<unsigned char> scratch(lsuv_scratch_bytes(model, source, lsuv) + Arena::kAlignment);
+  LsuvReport report;
+  std::vector<double> lsuv_ms;
+  for (int r = 0; r < 5; ++r) {
+    restore_parameters(model, start);
+    Arena arena(scratch.data(), scratch.size());
+    Status status = Status::ok;
+    lsuv_ms.push_back(median_milliseconds(
+        1, [&] { status = lsuv_initialize(model, source, lsuv, arena, &report); }));
+    check(status, "LSUV");
+  }
+  std::sort(lsuv_ms.begin(), lsuv_ms.end());
+  const double forward_ms = median_milliseconds(9, [&] {
+    for (std::int32_t b = 0; b < source.batch_count(); ++b)
+      check(model.forward(images.data() + static_cast<std::size_t>(b) * kBatch *
+                                              kSeedInput.elements(),
+                          kBatch),
+            "forward");
+  });
+  std::printf("LSUV (seed variant) of the seed model over %d %s, batches of %d:\n",
+              static_cast<int>(options.calibration_images), origin, static_cast<int>(kBatch));
+  std::printf("  LSUV %.2f ms (median of 5, %s); one forward pass over them %.2f ms (median of 9);"
+              " ratio %.2f\n",
+              lsuv_ms[lsuv_ms.size() / 2],
+              report.cached_inputs ? "inputs cached" : "inputs recomputed", forward_ms,
+              lsuv_ms[lsuv_ms.size() / 2] / forward_ms);
+}
+
+}  // namespace
+
+void run_bench(const BenchOptions& options) {
+  if (options.calibration_images < 64 || options.calibration_images % 64 != 0)
+    fail("--images must be a positive multiple of 64");
+  const CpuLevel level = cpu_level();
+  const double peak =
+      bench::fma_peak_gflops(level == CpuLevel::ref ? cpu_level_detected() : level);
+  std::printf("lsuv bench: kernels at level %s (detected %s), single thread\n",
+              cpu_level_name(level), cpu_level_name(cpu_level_detected()));
+  std::printf("FMA peak (independent register-resident FMA chains): %.1f GFLOP/s\n", peak);
+  std::printf("GEMM-shaped layers:\n");
+  print_kernel("linear 512->512, batch 256", bench::time_linear(level, 256, 512, 512), peak);
+  print_kernel("conv2d 64->64 3x3 p1, 32x32, batch 1",
+               bench::time_conv2d(level, {1, 32, 32, 64, 64, 3, 1, 1, 1}), peak);
+
+  // Ours, PyTorch, ours again: the machine is shared, so both see the same conditions.
+  double ours1 = bench::seed_model_images_per_second(1);
+  double ours64 = bench::seed_model_images_per_second(64);
+  double torch1 = 0.0, torch64 = 0.0;
+  const bool have_torch = pytorch_rates(options.pytorch_script, &torch1, &torch64);
+  ours1 = 0.5 * (ours1 + bench::seed_model_images_per_second(1));
+  ours64 = 0.5 * (ours64 + bench::seed_model_images_per_second(64));
+  const double flops = bench::seed_model_flops_per_image();
+  std::printf("seed model forward (%.2f MFLOP per image):\n", flops * 1e-6);
+  const double ours[2] = {ours1, ours64};
+  const double theirs[2] = {torch1, torch64};
+  for (int i = 0; i < 2; ++i) {
+    std::printf("  batch %2d: lsuv %8.0f images/s (%5.1f GFLOP/s)", i == 0 ? 1 : 64, ours[i],
+                ours[i] * flops * 1e-9);
+    if (have_torch)
+      std::printf(", PyTorch %8.0f images/s, ratio %.2fx", theirs[i], ours[i] / theirs[i]);
+    std::printf("\n");
+  }
+  if (!have_torch) std::printf("  (no PyTorch figures: python3-torch or the script is missing)\n");
+  bench_lsuv(options);
+}
+
+}  // namespace lsuv::cli
