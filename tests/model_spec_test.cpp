@@ -126,14 +126,10 @@ TEST_CASE("model spec: the seed's spec parses field by field") {
 }
 
 TEST_CASE("model spec: the seed's spec file matches the text tested here") {
-  // build-<name>/tests is the working directory; the file sits two levels up in the source tree.
-  const std::filesystem::path path = "../../models/fashion_mnist_seed.spec";
-  if (!std::filesystem::exists(path)) {
-    MESSAGE(
-        "skipped: models/fashion_mnist_seed.spec is not at ../../models from the build's "
-        "tests directory");
-    return;
-  }
+  // The build passes the source tree's location (tests/meson.build), wherever the build is.
+  const std::filesystem::path path =
+      std::filesystem::path(LSUV_SOURCE_ROOT) / "models" / "fashion_mnist_seed.spec";
+  REQUIRE(std::filesystem::exists(path));
   std::ifstream file(path, std::ios::binary);
   std::stringstream content;
   content << file.rdbuf();
