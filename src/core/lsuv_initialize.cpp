@@ -76,7 +76,8 @@ std::size_t parameter_floats(const Model& model, const LsuvOptions& options) {
 Status carve(const Model& model, const BatchSource& source, const LsuvOptions& options,
              bool with_cache, Arena& arena, Workspace* ws) {
   std::int32_t max_channels = 1;
-  std::size_t max_input = 0;
+  // The cache first holds the model's input (fill_cache), then selected layers' inputs.
+  std::size_t max_input = model.input_shape().elements();
   for (std::int32_t i = 0; i < model.layer_count(); ++i) {
     const Layer& layer = model.layer(i);
     if (!selected(model, options, i)) continue;
