@@ -202,6 +202,24 @@ TEST_CASE("LSUV layer_mask touches only the selected layers") {
   CHECK(std::fabs(after.stats[8].stddev() - 1.0) < 1e-3);
 }
 
+TEST_CASE("LSUV of only a late layer caches inputs larger than that layer's") {
+  // l1's input (8x4x4) is smaller than the images (16x16): the cache must still hold the images.
+  auto cached = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  auto recomputed = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 12);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  lsuv::LsuvOptions options;
+  options.layer_mask = 1u << 8;
+  options.cache = lsuv::LsuvCache::always;
+  REQUIRE(run_lsuv(cached->model, source, options, nullptr) == Status::ok);
+  options.cache = lsuv::LsuvCache::never;
+  REQUIRE(run_lsuv(recomputed->model, source, options, nullptr) == Status::ok);
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(cached->model),
+                             lsuv_test::snapshot(recomputed->model)));
+  const PreActivationStats after = measure(cached->model, source);
+  CHECK(std::fabs(after.stats[8].stddev() - 1.0) < 1e-3);
+}
+
 TEST_CASE("LSUV on blank input reports zero variance and leaves the model unchanged") {
   auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
   // All-zero images: conv1 outputs its bias everywhere, a constant per channel (padding
