@@ -45,7 +45,7 @@ std::vector<float> run_conv(const kernels::Conv2dParams& p, const std::vector<fl
                             const std::vector<float>& weights, const float* bias) {
   const std::size_t count = static_cast<std::size_t>(p.batch) * p.out_h * p.out_w * p.out_c;
   std::vector<float> output = poisoned_output(count);
-  kernels::conv2d_f32_ref(p, input.data(), weights.data(), bias, output.data());
+  kernels::conv2d_f32_ref(p, input.data(), weights.data(), bias, output.data(), {});
   CHECK(guard_intact(output, count));
   output.resize(count);
   return output;
@@ -170,12 +170,12 @@ TEST_CASE("reference kernel linear: 3 -> 2, batch 2, bias and no bias") {
   const float bias[] = {0.5f, -1.0f};
   const std::vector<float> input = {1, 2, 3, -1, 0, 4};
   std::vector<float> output = poisoned_output(4);
-  kernels::linear_f32_ref({2, 3, 2}, input.data(), weights.data(), bias, output.data());
+  kernels::linear_f32_ref({2, 3, 2}, input.data(), weights.data(), bias, output.data(), {});
   CHECK(guard_intact(output, 4));
   // (1 - 3 + 0.5, 2 + 2 + 1.5 - 1) and (-1 - 4 + 0.5, -2 + 2 - 1).
   CHECK(std::vector<float>(output.begin(), output.begin() + 4) ==
         std::vector<float>{-1.5f, 4.5f, -4.5f, -1.0f});
-  kernels::linear_f32_ref({2, 3, 2}, input.data(), weights.data(), nullptr, output.data());
+  kernels::linear_f32_ref({2, 3, 2}, input.data(), weights.data(), nullptr, output.data(), {});
   CHECK(std::vector<float>(output.begin(), output.begin() + 4) ==
         std::vector<float>{-2.0f, 5.5f, -5.0f, 0.0f});
 }
@@ -574,7 +574,7 @@ TEST_CASE("reference kernel linear and global average pool match the definition 
           std::vector<float> output = poisoned_output(count);
           kernels::linear_f32_ref({batch, in_features, out_features}, input.data(),
                                   def::transpose(weight, out_features, in_features).data(),
-                                  with_bias ? bias.data() : nullptr, output.data());
+                                  with_bias ? bias.data() : nullptr, output.data(), {});
           CHECK(guard_intact(output, count));
           CHECK(def::compare_nhwc(want, output.data()).count == 0);
         }

@@ -88,7 +88,7 @@ TEST_CASE("LSUV seed variant: every layer's pre-activation has mean 0 and std 1 
     CHECK(entry.std_after == doctest::Approx(s.stddev()).epsilon(1e-6));
   }
   CHECK(report.layers[0].std_before ==
-        doctest::Approx(before.stats[0].stddev()).epsilon(1e-9));
+        doctest::Approx(before.stats[0].stddev()).epsilon(1e-6));  // fused float-block statistics
 }
 
 TEST_CASE("LSUV paper variant: |var - 1| < tol on every layer, biases untouched") {

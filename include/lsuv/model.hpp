@@ -18,6 +18,7 @@
 
 #include "lsuv/arena.hpp"
 #include "lsuv/layer.hpp"
+#include "lsuv/running_stats.hpp"
 #include "lsuv/status.hpp"
 #include "lsuv/tensor.hpp"
 
@@ -73,19 +74,35 @@ class Model {
   bool bound() const { return bound_; }
 
   // Runs all layers on `batch` NHWC images of input_shape(); the result is output().
+  // A conv2d or linear layer directly followed by a ReLU runs as one kernel that applies the
+  // ReLU as it stores (same values, one pass less).
   // Errors: not_bound, invalid_argument (batch outside 1..max_batch, null input).
   Status forward(const float* input, std::int32_t batch);
-  // The same, showing every layer's output to `observer`.
+  // The same, showing every layer's output to `observer` (nothing fused: the observer sees
+  // each layer's own output).
   Status forward(const float* input, std::int32_t batch, LayerObserver& observer);
   ConstTensorView output() const { return output_; }
 
   // Runs layers [first, last) on `input` (the input of layer `first`) through the model's own
   // activation buffers and returns where the result is in *result. The building block of
   // LSUV's layer-by-layer passes.
+  // A conv2d or linear layer is fused with a ReLU that follows it inside the range.
   Status forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
                        ConstTensorView* result);
+  // The same, also merging the per-channel statistics of layer `first`'s own output (before any
+  // fused ReLU) into first_layer_stats[0 .. its output channels). For conv2d and linear they are
+  // accumulated while the output is stored, to ~1e-6 relative rather than RunningStats' double
+  // exactness (blocks of up to 64 rows, shifted float sums, merged in double: see
+  // kernels::OutputStage); other layers use add_per_channel.
+  Status forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
+                       ConstTensorView* result, RunningStats* first_layer_stats);
   // Runs one layer from `input` into `output` (caller's buffer, sized for the layer's output).
   Status run_layer(std::int32_t index, ConstTensorView input, TensorView output) const;
+  // The same, merging the per-channel statistics of the output into channel_stats (one per
+  // output channel; precision as for forward_range). Errors as run_layer, and invalid_argument
+  // for null channel_stats.
+  Status run_layer_with_statistics(std::int32_t index, ConstTensorView input, TensorView output,
+                                   RunningStats* channel_stats) const;
 
   std::int32_t layer_count() const { return count_; }
   // Shapes are fixed; parameter values may be written through the pointers.
@@ -100,8 +117,13 @@ class Model {
 
  private:
   Status plan(Arena& arena);
+  // Without an observer, a conv2d or linear layer followed by a ReLU in the range runs fused.
   Status run_range(std::int32_t first, std::int32_t last, ConstTensorView input,
-                   LayerObserver* observer);
+                   LayerObserver* observer, RunningStats* first_layer_stats);
+  // run_layer with the output stage: ReLU on store (conv2d and linear only) and statistics of
+  // the pre-activation output (null: none).
+  Status run_layer_staged(std::int32_t index, ConstTensorView input, TensorView output,
+                          bool relu, RunningStats* channel_stats) const;
 
   Layer layers_[kMaxLayers];
   std::int32_t count_ = 0;

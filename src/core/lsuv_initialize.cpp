@@ -208,10 +208,8 @@ Status LsuvRun::pass(std::int32_t layer, std::int32_t next, RunningStats* tensor
     ConstTensorView input;
     LSUV_TRY(input_of(layer, b, &input));
     ConstTensorView out;
-    LSUV_TRY(model_.forward_range(layer, layer + 1, input, &out));
-    add_per_channel(out.data,
-                    static_cast<std::size_t>(out.batch) * out_shape.height * out_shape.width,
-                    static_cast<std::size_t>(channels), ws_.channel_stats);
+    // The statistics are accumulated while the layer stores its output (Model::forward_range).
+    LSUV_TRY(model_.forward_range(layer, layer + 1, input, &out, ws_.channel_stats));
     if (carry) {
       if (next > layer + 1) LSUV_TRY(model_.forward_range(layer + 1, next, out, &out));
       std::memcpy(ws_.cache[1 - current_] + static_cast<std::size_t>(b) * ws_.slot_floats,

@@ -242,6 +242,17 @@ std::int32_t Model::find_layer(const char* name) const {
 }
 
 Status Model::run_layer(std::int32_t index, ConstTensorView input, TensorView output) const {
+  return run_layer_staged(index, input, output, false, nullptr);
+}
+
+Status Model::run_layer_with_statistics(std::int32_t index, ConstTensorView input,
+                                        TensorView output, RunningStats* channel_stats) const {
+  if (channel_stats == nullptr) return Status::invalid_argument;
+  return run_layer_staged(index, input, output, false, channel_stats);
+}
+
+Status Model::run_layer_staged(std::int32_t index, ConstTensorView input, TensorView output,
+                               bool relu, RunningStats* channel_stats) const {
   if (!bound_) return Status::not_bound;
   if (index < 0 || index >= count_ || input.data == nullptr || output.data == nullptr)
     return Status::invalid_argument;
@@ -252,6 +263,7 @@ Status Model::run_layer(std::int32_t index, ConstTensorView input, TensorView ou
       output.shape.elements() != layer.output.elements())
     return Status::shape_mismatch;
   const kernels::F32Kernels& k = kernels::f32_kernels();
+  const kernels::OutputStage stage = {relu, channel_stats};
   const LayerSpec& s = layer.spec;
   const ImageShape in = layer.input;
   const ImageShape out = layer.output;
@@ -261,14 +273,15 @@ Status Model::run_layer(std::int32_t index, ConstTensorView input, TensorView ou
                                        out.height,  out.width,  out.channels, s.kernel_h,
                                        s.kernel_w,  s.stride_h, s.stride_w,   s.pad_h,
                                        s.pad_w,     s.dilation_h, s.dilation_w, s.groups};
-      k.conv2d(p, input.data, layer.weights, layer.bias, output.data);
+      k.conv2d(p, input.data, layer.weights, layer.bias, output.data, stage);
+      return Status::ok;
       break;
     }
     case LayerKind::linear: {
       const kernels::LinearParams p = {input.batch, static_cast<std::int32_t>(in.elements()),
                                        out.channels};
-      k.linear(p, input.data, layer.weights, layer.bias, output.data);
-      break;
+      k.linear(p, input.data, layer.weights, layer.bias, output.data, stage);
+      return Status::ok;
     }
     case LayerKind::relu:
       k.relu(input.elements(), input.data, output.data);
@@ -292,11 +305,15 @@ Status Model::run_layer(std::int32_t index, ConstTensorView input, TensorView ou
         std::memmove(output.data, input.data, input.elements() * sizeof(float));
       break;
   }
+  if (channel_stats != nullptr)
+    add_per_channel(output.data,
+                    static_cast<std::size_t>(output.batch) * out.height * out.width,
+                    static_cast<std::size_t>(out.channels), channel_stats);
   return Status::ok;
 }
 
 Status Model::run_range(std::int32_t first, std::int32_t last, ConstTensorView input,
-                        LayerObserver* observer) {
+                        LayerObserver* observer, RunningStats* first_layer_stats) {
   if (!bound_) return Status::not_bound;
   if (first < 0 || last > count_ || first > last || input.data == nullptr)
     return Status::invalid_argument;
@@ -313,28 +330,40 @@ Status Model::run_range(std::int32_t first, std::int32_t last, ConstTensorView i
     else if (current.data == activations_[0])
       target = activations_[1];
     const TensorView out = {target, current.batch, layer.output};
-    LSUV_TRY(run_layer(i, current, out));
+    // Nobody can see the output between a conv2d or linear layer and the ReLU after it, unless
+    // an observer watches.
+    const bool fuse_relu = observer == nullptr && i + 1 < last &&
+                           (kind == LayerKind::conv2d || kind == LayerKind::linear) &&
+                           layers_[i + 1].spec.kind == LayerKind::relu;
+    LSUV_TRY(run_layer_staged(i, current, out, fuse_relu,
+                              i == first ? first_layer_stats : nullptr));
     current = {target, current.batch, layer.output};
     if (observer != nullptr) observer->observe(i, layer, current);
+    if (fuse_relu) ++i;
   }
   output_ = current;
   return Status::ok;
 }
 
 Status Model::forward(const float* input, std::int32_t batch) {
-  return run_range(0, count_, {input, batch, input_}, nullptr);
+  return run_range(0, count_, {input, batch, input_}, nullptr, nullptr);
 }
 
 Status Model::forward(const float* input, std::int32_t batch, LayerObserver& observer) {
-  return run_range(0, count_, {input, batch, input_}, &observer);
+  return run_range(0, count_, {input, batch, input_}, &observer, nullptr);
 }
 
 Status Model::forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
                             ConstTensorView* result) {
+  return forward_range(first, last, input, result, nullptr);
+}
+
+Status Model::forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
+                            ConstTensorView* result, RunningStats* first_layer_stats) {
   if (result == nullptr) return Status::invalid_argument;
   if (bound_ && first >= 0 && first < count_ && input.shape.elements() != layers_[first].input.elements())
     return Status::shape_mismatch;
-  LSUV_TRY(run_range(first, last, input, nullptr));
+  LSUV_TRY(run_range(first, last, input, nullptr, first_layer_stats));
   *result = output_;
   return Status::ok;
 }

@@ -13,10 +13,11 @@
 namespace lsuv::kernels {
 
 struct F32Kernels {
+  // conv2d and linear apply `stage` (ReLU, per-channel moments) as they store their output.
   void (*conv2d)(const Conv2dParams&, const float* input, const float* weights, const float* bias,
-                 float* output);
+                 float* output, const OutputStage& stage);
   void (*linear)(const LinearParams&, const float* input, const float* weights, const float* bias,
-                 float* output);
+                 float* output, const OutputStage& stage);
   void (*relu)(std::size_t n, const float* input, float* output);
   void (*max_pool2d)(const Pool2dParams&, const float* input, float* output);
   void (*avg_pool2d)(const Pool2dParams&, const float* input, float* output);

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "lsuv/running_stats.hpp"
+
 namespace lsuv::kernels {
 
 // Convolution over NHWC input. Weights are laid out [kernel_h][kernel_w][in_c / groups][out_c]
@@ -27,6 +29,24 @@ struct LinearParams {
   std::int32_t in_features;
   std::int32_t out_features;
 };
+
+// What conv2d and linear do to their output as they store it: optionally accumulate each
+// channel's moments of the pre-activation value, then optionally apply ReLU (NaN stays NaN).
+//
+// The block-moments contract (statistics for LSUV, which needs mean and std to ~1e-6 relative,
+// not RunningStats' double exactness): output rows (pixels in N, H, W order) are cut into
+// blocks of at most kMomentBlockRows consecutive rows; within a block each channel's values are
+// shifted by the block's first value of that channel (so a large common offset does not cancel)
+// and the shifted sum and sum of squares are accumulated in float; each block then becomes
+// (count, mean, M2) in double and is merged into channel_stats[c] with Chan's formula.
+// Optimised kernels may cut blocks shorter (a multiple of their row tile) and sum in another
+// order; the kernel checker bounds the difference.
+struct OutputStage {
+  bool relu = false;
+  RunningStats* channel_stats = nullptr;  // out_c entries to merge into, or null
+};
+
+constexpr std::int32_t kMomentBlockRows = 64;
 
 // Pooling over NHWC input; windows never read padding for max, and count it for avg (PyTorch's
 // count_include_pad=True).

@@ -7,7 +7,7 @@
 namespace lsuv::kernels {
 
 void conv2d_f32_ref(const Conv2dParams& p, const float* input, const float* weights,
-                    const float* bias, float* output) {
+                    const float* bias, float* output, const OutputStage& stage) {
   assert(p.groups > 0 && p.in_c % p.groups == 0 && p.out_c % p.groups == 0);
   assert(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
   const std::int32_t group_in = p.in_c / p.groups;
@@ -38,10 +38,12 @@ void conv2d_f32_ref(const Conv2dParams& p, const float* input, const float* weig
       }
     }
   }
+  output_stage_f32_ref(output, static_cast<std::size_t>(p.batch) * p.out_h * p.out_w,
+                       static_cast<std::size_t>(p.out_c), stage);
 }
 
 void linear_f32_ref(const LinearParams& p, const float* input, const float* weights,
-                    const float* bias, float* output) {
+                    const float* bias, float* output, const OutputStage& stage) {
   assert(p.batch >= 0 && p.in_features > 0 && p.out_features > 0);
   for (std::int32_t n = 0; n < p.batch; ++n) {
     const float* in = input + static_cast<std::size_t>(n) * p.in_features;
@@ -53,6 +55,8 @@ void linear_f32_ref(const LinearParams& p, const float* input, const float* weig
       out[o] = sum;
     }
   }
+  output_stage_f32_ref(output, static_cast<std::size_t>(p.batch),
+                       static_cast<std::size_t>(p.out_features), stage);
 }
 
 void relu_f32_ref(std::size_t n, const float* input, float* output) {

@@ -3,17 +3,23 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/params.hpp"
 #include "lsuv/running_stats.hpp"
 
 namespace lsuv::kernels {
 
-// bias may be null (no bias).
+// bias may be null (no bias). `stage` is applied to the output as it is stored (see
+// OutputStage).
 void conv2d_f32_ref(const Conv2dParams& p, const float* input, const float* weights,
-                    const float* bias, float* output);
+                    const float* bias, float* output, const OutputStage& stage);
 void linear_f32_ref(const LinearParams& p, const float* input, const float* weights,
-                    const float* bias, float* output);
+                    const float* bias, float* output, const OutputStage& stage);
+// Applies `stage` to `rows` x `channels` NHWC data in place: the block moments of
+// OutputStage with blocks of exactly kMomentBlockRows rows, summed in row order, then ReLU.
+void output_stage_f32_ref(float* data, std::size_t rows, std::size_t channels,
+                          const OutputStage& stage);
 // output may equal input (in place).
 void relu_f32_ref(std::size_t n, const float* input, float* output);
 void max_pool2d_f32_ref(const Pool2dParams& p, const float* input, float* output);
@@ -25,5 +31,8 @@ void global_avg_pool_f32_ref(std::int32_t batch, std::int32_t pixels, std::int32
 // (count, mean, M2; see lsuv/running_stats.hpp).
 void add_channel_moments_f32_ref(const float* data, std::size_t rows, std::size_t channels,
                                  RunningStats* stats);
+// One block of OutputStage's moments: `count` values whose differences from `shift` sum to
+// `sum` and their squares to `sum_squares`. Defined in a baseline TU and shared by every level.
+RunningStats block_moments(std::uint64_t count, float shift, float sum, float sum_squares);
 
 }  // namespace lsuv::kernels

@@ -111,6 +111,65 @@ std::string describe(const kernels::Conv2dParams& p) {
          std::to_string(p.groups);
 }
 
+// OutputStage's block moments against the exact (double two-pass) moments of the same values.
+// A block of n <= kMomentBlockRows rows sums values shifted by its first one, so each shifted
+// value is at most the channel's range R in magnitude and is rounded once (u = epsilon / 2);
+// n such terms summed in float are off by at most n u (sum of magnitudes) <= n^2 u R, which
+// moves the block mean by n u R; the sum of squares likewise by n^2 u R^2 and M2 = S2 - S1^2 / n
+// by at most 3 n^2 u R^2 per block (S1 <= n R). Over all rows: |mean error| <= (n + 1) u R and
+// |M2 error| <= 3 (n + 1) u rows R^2; the checks allow twice that, plus double rounding.
+void check_block_moments(const float* values, std::size_t rows, std::size_t channels,
+                         const std::vector<lsuv::RunningStats>& got, const std::string& what) {
+  std::vector<lsuv::RunningStats> exact(channels);
+  kernels::add_channel_moments_f32_ref(values, rows, channels, exact.data());
+  const double u = std::numeric_limits<float>::epsilon() / 2.0;
+  const double n = kernels::kMomentBlockRows + 1;
+  std::size_t bad = 0;
+  for (std::size_t c = 0; c < channels; ++c) {
+    float lo = values[c], hi = values[c];
+    for (std::size_t r = 0; r < rows; ++r) {
+      lo = std::fmin(lo, values[r * channels + c]);
+      hi = std::fmax(hi, values[r * channels + c]);
+    }
+    const double range = static_cast<double>(hi) - lo;
+    const double mean_tol = 2.0 * n * u * range + 1e-12 * std::fabs(exact[c].mean());
+    const double m2_tol =
+        6.0 * n * u * static_cast<double>(rows) * range * range + 1e-12 * exact[c].m2();
+    const bool ok = got[c].count() == exact[c].count() &&
+                    std::fabs(got[c].mean() - exact[c].mean()) <= mean_tol &&
+                    std::fabs(got[c].m2() - exact[c].m2()) <= m2_tol;
+    bad += ok ? 0 : 1;
+  }
+  INFO(what);
+  CHECK(bad == 0);
+}
+
+// Runs a conv2d or linear kernel with each output stage and checks it against the same kernel
+// without one (`plain`, already checked against the reference): ReLU on store is bit-exact to
+// ReLU of the plain output, the stored values are otherwise untouched, and the statistics are
+// the block moments of the plain output.
+template <class Run>
+void check_output_stages(const std::vector<float>& plain, std::size_t rows, std::size_t channels,
+                         const std::string& what, Run run) {
+  const std::size_t out_n = plain.size();
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool relu = variant != 1;
+    const bool stats = variant != 0;
+    std::vector<lsuv::RunningStats> moments(channels);
+    Poisoned got(out_n);
+    run(kernels::OutputStage{relu, stats ? moments.data() : nullptr}, got.data());
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < out_n; ++i) {
+      const float want = relu && plain[i] < 0.0f ? 0.0f : plain[i];
+      bad += same_bits_or_both_nan(got[i], want) ? 0 : 1;
+    }
+    INFO(what, " relu ", relu, " statistics ", stats);
+    CHECK(got.guards_intact());
+    CHECK(bad == 0);
+    if (stats) check_block_moments(plain.data(), rows, channels, moments, what);
+  }
+}
+
 struct ConvCase {
   std::int32_t batch, in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride, pad, dilation, groups;
   bool bias;
@@ -145,14 +204,22 @@ void check_conv(const kernels::Conv2dParams& p, bool with_bias, std::mt19937& rn
   const std::vector<float> bias = random_floats(rng, static_cast<std::size_t>(p.out_c));
   const float* b = with_bias ? bias.data() : nullptr;
   std::vector<float> want(out_n), bound(out_n);
-  kernels::conv2d_f32_ref(p, input.data(), weights.data(), b, want.data());
+  kernels::conv2d_f32_ref(p, input.data(), weights.data(), b, want.data(), {});
   const std::vector<float> abs_bias = absolute(bias);
   kernels::conv2d_f32_ref(p, absolute(input).data(), absolute(weights).data(),
-                          with_bias ? abs_bias.data() : nullptr, bound.data());
+                          with_bias ? abs_bias.data() : nullptr, bound.data(), {});
   const std::int32_t k = p.kernel_h * p.kernel_w * group_in;
+  const std::size_t rows = static_cast<std::size_t>(p.batch) * p.out_h * p.out_w;
+  const auto stages_of = [&](const kernels::F32Kernels& kernel_table) {
+    return [&](const kernels::OutputStage& stage, float* out) {
+      kernel_table.conv2d(p, input.data(), weights.data(), b, out, stage);
+    };
+  };
+  check_output_stages(want, rows, static_cast<std::size_t>(p.out_c), "ref " + describe(p),
+                      stages_of(*kernels::f32_kernels_at(CpuLevel::ref)));
   for (CpuLevel level : simd_levels()) {
     Poisoned got(out_n);
-    kernels::f32_kernels_at(level)->conv2d(p, input.data(), weights.data(), b, got.data());
+    kernels::f32_kernels_at(level)->conv2d(p, input.data(), weights.data(), b, got.data(), {});
     std::size_t bad = 0;
     for (std::size_t i = 0; i < out_n; ++i)
       bad += within_reduction_tolerance(got[i], want[i], bound[i], k) ? 0 : 1;
@@ -160,6 +227,10 @@ void check_conv(const kernels::Conv2dParams& p, bool with_bias, std::mt19937& rn
     CHECK(got.guards_intact());
     CHECK(got.unwritten() == 0);
     CHECK(bad == 0);
+    const std::vector<float> plain(got.data(), got.data() + out_n);
+    check_output_stages(plain, rows, static_cast<std::size_t>(p.out_c),
+                        level_name(level) + " " + describe(p),
+                        stages_of(*kernels::f32_kernels_at(level)));
   }
 }
 
@@ -260,19 +331,32 @@ TEST_CASE("linear matches the reference for every batch and width tail") {
         const std::vector<float> b = random_floats(rng, static_cast<std::size_t>(out));
         const std::size_t out_n = static_cast<std::size_t>(batch) * out;
         std::vector<float> want(out_n), bound(out_n);
-        kernels::linear_f32_ref(p, x.data(), w.data(), b.data(), want.data());
+        kernels::linear_f32_ref(p, x.data(), w.data(), b.data(), want.data(), {});
         kernels::linear_f32_ref(p, absolute(x).data(), absolute(w).data(), absolute(b).data(),
-                                bound.data());
+                                bound.data(), {});
+        const std::string shape = " batch " + std::to_string(batch) + " in " + std::to_string(in) +
+                                  " out " + std::to_string(out);
+        const auto stages_of = [&](const kernels::F32Kernels& kernel_table) {
+          return [&](const kernels::OutputStage& stage, float* y) {
+            kernel_table.linear(p, x.data(), w.data(), b.data(), y, stage);
+          };
+        };
+        check_output_stages(want, static_cast<std::size_t>(batch), static_cast<std::size_t>(out),
+                            "ref" + shape, stages_of(*kernels::f32_kernels_at(CpuLevel::ref)));
         for (CpuLevel level : simd_levels()) {
           Poisoned got(out_n);
-          kernels::f32_kernels_at(level)->linear(p, x.data(), w.data(), b.data(), got.data());
+          kernels::f32_kernels_at(level)->linear(p, x.data(), w.data(), b.data(), got.data(), {});
           std::size_t bad = 0;
           for (std::size_t i = 0; i < out_n; ++i)
             bad += within_reduction_tolerance(got[i], want[i], bound[i], in) ? 0 : 1;
-          INFO(level_name(level), " batch ", batch, " in ", in, " out ", out);
+          INFO(level_name(level), shape);
           CHECK(got.guards_intact());
           CHECK(got.unwritten() == 0);
           CHECK(bad == 0);
+          const std::vector<float> plain(got.data(), got.data() + out_n);
+          check_output_stages(plain, static_cast<std::size_t>(batch), static_cast<std::size_t>(out),
+                              level_name(level) + shape,
+                              stages_of(*kernels::f32_kernels_at(level)));
         }
       }
     }

@@ -36,11 +36,14 @@ KernelTiming time_linear(CpuLevel level, std::int32_t batch, std::int32_t in_fea
                          std::int32_t out_features);
 KernelTiming time_conv2d(CpuLevel level, const ConvShape& shape);
 
-// Per-channel statistics of a convolution's output (add_channel_moments over its N*H*W rows)
-// against the convolution itself, both at `level`.
+// Per-channel statistics of a convolution's output against the convolution itself, both at
+// `level`: fused into the convolution's output stage (what LSUV uses; its cost is the fused
+// call's time minus the plain call's), and as a separate add_channel_moments pass over the
+// stored output (RunningStats' double-exact kernel).
 struct StatisticsCost {
   double conv_seconds = 0.0;
-  double statistics_seconds = 0.0;
+  double fused_seconds = 0.0;     // extra time of the conv with the statistics stage
+  double separate_seconds = 0.0;  // add_channel_moments over the output
 };
 StatisticsCost time_channel_statistics(CpuLevel level, const ConvShape& shape);
 

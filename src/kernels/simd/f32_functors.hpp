@@ -16,13 +16,13 @@ namespace lsuv::kernels::simd {
 template <class Arch>
 struct Conv2dF32 {
   static void run(const Conv2dParams& p, const float* input, const float* weights,
-                  const float* bias, float* output);
+                  const float* bias, float* output, const OutputStage& stage);
 };
 
 template <class Arch>
 struct LinearF32 {
   static void run(const LinearParams& p, const float* input, const float* weights,
-                  const float* bias, float* output);
+                  const float* bias, float* output, const OutputStage& stage);
 };
 
 template <class Arch>

@@ -10,25 +10,25 @@ namespace lsuv::kernels::simd {
 
 template <class Arch>
 void Conv2dF32<Arch>::run(const Conv2dParams& p, const float* input, const float* weights,
-                          const float* bias, float* output) {
+                          const float* bias, float* output, const OutputStage& stage) {
   assert(p.groups > 0 && p.in_c % p.groups == 0 && p.out_c % p.groups == 0);
   assert(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
   if (p.batch <= 0 || p.out_h <= 0 || p.out_w <= 0) return;
   if (p.groups == p.in_c && p.out_c == p.in_c)
-    conv2d_depthwise<Arch>(p, input, weights, bias, output);
+    conv2d_depthwise<Arch>(p, input, weights, bias, output, stage);
   else
-    conv2d_igemm<Arch>(p, input, weights, bias, output);
+    conv2d_igemm<Arch>(p, input, weights, bias, output, stage);
 }
 
 template <class Arch>
 void LinearF32<Arch>::run(const LinearParams& p, const float* input, const float* weights,
-                          const float* bias, float* output) {
+                          const float* bias, float* output, const OutputStage& stage) {
   assert(p.batch >= 0 && p.in_features > 0 && p.out_features > 0);
   if (p.batch <= 0) return;
   // A 1x1 convolution over a 1x1 image: rows are the batch, K the input features.
   const Conv2dParams conv = {p.batch, 1, 1, p.in_features, 1, 1, p.out_features, 1, 1, 1, 1, 0, 0,
                              1,       1, 1};
-  conv2d_igemm<Arch>(conv, input, weights, bias, output);
+  conv2d_igemm<Arch>(conv, input, weights, bias, output, stage);
 }
 
 template <class Arch>

@@ -15,6 +15,8 @@
 #include <type_traits>
 
 #include "kernels/params.hpp"
+#include "kernels/reference.hpp"
+#include "kernels/simd/elementwise.hpp"
 #include "xsimd/xsimd.hpp"
 
 namespace lsuv::kernels::simd {
@@ -52,13 +54,23 @@ struct TileShape {
   static constexpr std::int32_t kMaxRows = kRows1;
 };
 
+// The output stage of one tile (OutputStage, applied only on the last K block). moments, when
+// not null, holds the tile's running block sums: shift, sum and sum of squares, NR floats each;
+// first says the tile's rows open a new block (the shift is taken from its first row).
+struct TileStage {
+  bool relu;
+  float* moments;
+  bool first;
+};
+
 // One register tile: rows x (vectors * W) outputs over `taps` runs of `length` channels.
 // ptrs[t * Rows + r] is row r's run for tap t; panel holds taps * length rows of Vectors * W
-// packed weights. Rows >= rows and columns >= cols are computed but never stored.
+// packed weights. Rows >= rows and columns >= cols are computed but never stored (nor counted
+// in the moments).
 template <class Arch, std::int32_t Rows, std::int32_t Vectors>
 void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs,
                 const float* panel, const float* bias, bool accumulate, float* c, std::size_t ldc,
-                std::int32_t rows, std::int32_t cols) {
+                std::int32_t rows, std::int32_t cols, const TileStage& stage) {
   using B = xsimd::batch<float, Arch>;
   constexpr std::int32_t W = static_cast<std::int32_t>(B::size);
   constexpr std::int32_t NR = W * Vectors;
@@ -95,6 +107,31 @@ void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs
       }
     }
   }
+  if (stage.moments != nullptr) {
+    float* shift_sums = stage.moments;
+    for (std::int32_t v = 0; v < Vectors; ++v) {
+      const B shift = stage.first ? acc[0][v] : B::load_unaligned(shift_sums + v * W);
+      B sum = stage.first ? B(0.0f) : B::load_unaligned(shift_sums + NR + v * W);
+      B squares = stage.first ? B(0.0f) : B::load_unaligned(shift_sums + 2 * NR + v * W);
+      for (std::int32_t r = 0; r < Rows; ++r) {
+        if (r < rows) {
+          const B d = acc[r][v] - shift;
+          sum += d;
+          squares = xsimd::fma(d, d, squares);
+        }
+      }
+      shift.store_unaligned(shift_sums + v * W);
+      sum.store_unaligned(shift_sums + NR + v * W);
+      squares.store_unaligned(shift_sums + 2 * NR + v * W);
+    }
+  }
+  if (stage.relu) {
+    // select, not max: NaN stays NaN as in relu_f32_ref.
+    const B zero(0.0f);
+    for (std::int32_t r = 0; r < Rows; ++r)
+      for (std::int32_t v = 0; v < Vectors; ++v)
+        acc[r][v] = xsimd::select(acc[r][v] < zero, zero, acc[r][v]);
+  }
   for (std::int32_t r = 0; r < rows; ++r) {
     float* row = c + static_cast<std::size_t>(r) * ldc;
     if (cols == NR) {
@@ -106,52 +143,102 @@ void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs
   }
 }
 
+// Row runs (the path for few input channels, e.g. a first layer over 1-4 channel images): with
+// one group and no horizontal dilation, the kernel_w taps of one kernel row read one contiguous
+// run of kernel_w * in_c input floats, in the weights' [kw][in] order, so a kernel row is one
+// tap of that length. Rows whose window crosses the left or right edge get their runs gathered
+// with zeros into a per-tile buffer.
+constexpr std::int32_t kMaxRunFloats = 32;
+constexpr std::int32_t kRunBlockK = 128;  // taps x run of one K block; also the gather length
+
 // The geometry of one convolution group, flattened into the GEMM's terms.
 struct IgemmProblem {
   const Conv2dParams* p;
   const float* input;
   std::int32_t rows;         // batch * out_h * out_w
   std::int32_t channel_off;  // first input channel of the group and K block
-  std::int32_t first_tap;    // taps [first_tap, first_tap + taps) of kernel_h * kernel_w
+  std::int32_t first_tap;    // taps [first_tap, first_tap + taps) of the kernel
   std::int32_t taps;
+  bool row_runs;     // taps are kernel rows (see kMaxRunFloats)
+  std::int32_t run;  // row runs: kernel_w * in_c
+  // Offsets of each tap of the block from the window's top-left input float.
+  std::size_t tap_offset[kMaxBlockTaps];
 };
 
 // Pointers to each tap's input run for output rows [m0, m0 + Rows); rows past the end repeat
-// the last row so the tile reads valid memory.
+// the last row so the tile reads valid memory. gather: Rows * kRunBlockK floats (row runs).
 template <std::int32_t Rows>
-void build_row_pointers(const IgemmProblem& q, std::int32_t m0, const float** ptrs) {
+void build_row_pointers(const IgemmProblem& q, std::int32_t m0, const float** ptrs, float* gather) {
   const Conv2dParams& p = *q.p;
   const std::int32_t plane = p.out_h * p.out_w;
+  std::int32_t n = m0 / plane;
+  std::int32_t oy = (m0 % plane) / p.out_w;
+  std::int32_t ox = m0 % p.out_w;
+  const std::int32_t span_h = (p.kernel_h - 1) * p.dilation_h;
+  const std::int32_t span_w = (p.kernel_w - 1) * p.dilation_w;
   for (std::int32_t r = 0; r < Rows; ++r) {
-    const std::int32_t m = min_of(m0 + r, q.rows - 1);
-    const std::int32_t n = m / plane;
-    const std::int32_t oy = (m % plane) / p.out_w;
-    const std::int32_t ox = m % p.out_w;
     const std::int32_t y0 = oy * p.stride_h - p.pad_h;
     const std::int32_t x0 = ox * p.stride_w - p.pad_w;
     const float* image = q.input + static_cast<std::size_t>(n) * p.in_h * p.in_w * p.in_c;
-    for (std::int32_t t = 0; t < q.taps; ++t) {
-      const std::int32_t tap = q.first_tap + t;
-      const std::int32_t iy = y0 + (tap / p.kernel_w) * p.dilation_h;
-      const std::int32_t ix = x0 + (tap % p.kernel_w) * p.dilation_w;
-      const bool inside = iy >= 0 && iy < p.in_h && ix >= 0 && ix < p.in_w;
-      ptrs[t * Rows + r] =
-          inside ? image + (static_cast<std::size_t>(iy) * p.in_w + ix) * p.in_c + q.channel_off
-                 : kZeros;
+    const bool inside_x = x0 >= 0 && x0 + span_w < p.in_w;
+    if (inside_x && y0 >= 0 && y0 + span_h < p.in_h) {
+      const float* base =
+          image + (static_cast<std::size_t>(y0) * p.in_w + x0) * p.in_c + q.channel_off;
+      for (std::int32_t t = 0; t < q.taps; ++t) ptrs[t * Rows + r] = base + q.tap_offset[t];
+    } else if (q.row_runs) {
+      for (std::int32_t t = 0; t < q.taps; ++t) {
+        const std::int32_t iy = y0 + (q.first_tap + t) * p.dilation_h;
+        const float* run = kZeros;
+        if (iy >= 0 && iy < p.in_h) {
+          const float* line = image + static_cast<std::size_t>(iy) * p.in_w * p.in_c;
+          if (inside_x) {
+            run = line + static_cast<std::size_t>(x0) * p.in_c;
+          } else {
+            float* dst = gather + (static_cast<std::size_t>(r) * q.taps + t) * q.run;
+            for (std::int32_t kx = 0; kx < p.kernel_w; ++kx) {
+              const std::int32_t ix = x0 + kx;
+              const bool in = ix >= 0 && ix < p.in_w;
+              for (std::int32_t i = 0; i < p.in_c; ++i)
+                dst[kx * p.in_c + i] = in ? line[static_cast<std::size_t>(ix) * p.in_c + i] : 0.0f;
+            }
+            run = dst;
+          }
+        }
+        ptrs[t * Rows + r] = run;
+      }
+    } else {
+      for (std::int32_t t = 0; t < q.taps; ++t) {
+        const std::int32_t tap = q.first_tap + t;
+        const std::int32_t iy = y0 + (tap / p.kernel_w) * p.dilation_h;
+        const std::int32_t ix = x0 + (tap % p.kernel_w) * p.dilation_w;
+        const bool inside = iy >= 0 && iy < p.in_h && ix >= 0 && ix < p.in_w;
+        ptrs[t * Rows + r] =
+            inside ? image + (static_cast<std::size_t>(iy) * p.in_w + ix) * p.in_c + q.channel_off
+                   : kZeros;
+      }
+    }
+    // Step to the next output pixel, except past the last row, which repeats.
+    if (m0 + r + 1 < q.rows && ++ox == p.out_w) {
+      ox = 0;
+      if (++oy == p.out_h) {
+        oy = 0;
+        ++n;
+      }
     }
   }
 }
 
 // Copies weight rows of the K block into a panel of `stride`-float rows, zero past `cols`.
-void pack_panel(const Conv2dParams& p, const float* weights, std::int32_t first_tap,
-                std::int32_t taps, std::int32_t channel_off, std::int32_t length, std::int32_t col0,
-                std::int32_t cols, std::int32_t stride, float* panel) {
-  const std::int32_t group_in = p.in_c / p.groups;
+// tap_floats: K floats per tap in the weights (in_c / groups, or the run for row runs).
+void pack_panel(const Conv2dParams& p, const float* weights, std::int32_t tap_floats,
+                std::int32_t first_tap, std::int32_t taps, std::int32_t channel_off,
+                std::int32_t length, std::int32_t col0, std::int32_t cols, std::int32_t stride,
+                float* panel) {
   for (std::int32_t t = 0; t < taps; ++t) {
     for (std::int32_t k = 0; k < length; ++k) {
       const float* src =
           weights +
-          (static_cast<std::size_t>(first_tap + t) * group_in + channel_off + k) * p.out_c + col0;
+          (static_cast<std::size_t>(first_tap + t) * tap_floats + channel_off + k) * p.out_c + col0;
       float* dst = panel + (static_cast<std::size_t>(t) * length + k) * stride;
       for (std::int32_t j = 0; j < cols; ++j) dst[j] = src[j];
       for (std::int32_t j = cols; j < stride; ++j) dst[j] = 0.0f;
@@ -159,55 +246,98 @@ void pack_panel(const Conv2dParams& p, const float* weights, std::int32_t first_
   }
 }
 
+// Columns per N block when the output stage accumulates moments (their running sums stay on
+// the stack).
+constexpr std::int32_t kMaxMomentColumns = 512;
+
+// The output stage of the columns of one N block on the last K block: ReLU, and the moments'
+// destination for the block's first column (null for none).
+struct ColumnStage {
+  bool relu;
+  RunningStats* stats;
+};
+
 // Runs tiles of `Rows` x `Vectors` over all rows for the panels [tile0, tile1) of an N block.
 template <class Arch, std::int32_t Rows, std::int32_t Vectors>
 void igemm_columns(const IgemmProblem& q, std::int32_t length, const float* panels,
                    std::int32_t panel_floats, std::int32_t col0, std::int32_t cols,
-                   const float* bias, bool accumulate, float* output) {
+                   const float* bias, bool accumulate, float* output, const ColumnStage& stage) {
   constexpr std::int32_t NR = TileShape<Arch>::kWidth * Vectors;
   const Conv2dParams& p = *q.p;
   const float* ptrs[kMaxBlockTaps * Rows];
+  alignas(64) float gather[Rows * kRunBlockK];
   const std::int32_t tiles = (cols + NR - 1) / NR;
+  // Shifted block sums of every column: [tile][shift, sum, squares][NR].
+  alignas(64) float moments[3 * (kMaxMomentColumns + NR)];
+  assert(stage.stats == nullptr || tiles * NR <= kMaxMomentColumns + NR);
+  const std::int32_t block_rows = max_of(1, kMomentBlockRows / Rows) * Rows;
   for (std::int32_t m0 = 0; m0 < q.rows; m0 += Rows) {
-    build_row_pointers<Rows>(q, m0, ptrs);
+    build_row_pointers<Rows>(q, m0, ptrs, gather);
     const std::int32_t rows = min_of(Rows, q.rows - m0);
     float* c = output + static_cast<std::size_t>(m0) * p.out_c + col0;
+    const bool first = m0 % block_rows == 0;
     for (std::int32_t j = 0; j < tiles; ++j) {
       const std::int32_t tile_cols = min_of(NR, cols - j * NR);
+      const TileStage tile_stage = {stage.relu,
+                                    stage.stats != nullptr ? moments + 3 * j * NR : nullptr, first};
       igemm_tile<Arch, Rows, Vectors>(q.taps, length, ptrs, panels + j * panel_floats,
                                       bias != nullptr ? bias + j * NR : nullptr, accumulate,
                                       c + j * NR, static_cast<std::size_t>(p.out_c), rows,
-                                      tile_cols);
+                                      tile_cols, tile_stage);
+    }
+    const std::int32_t end = m0 + rows;
+    if (stage.stats != nullptr && (end % block_rows == 0 || end == q.rows)) {
+      const std::uint64_t count = static_cast<std::uint64_t>(end - (m0 - m0 % block_rows));
+      for (std::int32_t j = 0; j < cols; ++j) {
+        const float* sums = moments + 3 * (j / NR) * NR + j % NR;
+        stage.stats[j].merge(block_moments(count, sums[0], sums[NR], sums[2 * NR]));
+      }
     }
   }
 }
 
 template <class Arch>
 void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weights,
-                  const float* bias, float* output) {
+                  const float* bias, float* output, const OutputStage& stage) {
   using Shape = TileShape<Arch>;
   constexpr std::int32_t W = Shape::kWidth;
   constexpr std::int32_t NR = 2 * W;
   const std::int32_t group_in = p.in_c / p.groups;
   const std::int32_t group_out = p.out_c / p.groups;
-  const std::int32_t kernel_taps = p.kernel_h * p.kernel_w;
-  const std::int32_t segment = min_of(group_in, kMaxSegment);
-  const std::int32_t block_taps =
-      group_in > kMaxSegment ? 1 : max_of(1, min_of(kMaxBlockK / group_in, kMaxBlockTaps));
+  IgemmProblem q = {&p, input, p.batch * p.out_h * p.out_w, 0, 0, 0, false, 0, {}};
+  q.row_runs =
+      p.groups == 1 && p.dilation_w == 1 && p.kernel_w > 1 && p.kernel_w * p.in_c <= kMaxRunFloats;
+  q.run = p.kernel_w * p.in_c;
+  // K per tap and taps per kernel, in the terms of the GEMM.
+  const std::int32_t tap_floats = q.row_runs ? q.run : group_in;
+  const std::int32_t kernel_taps = q.row_runs ? p.kernel_h : p.kernel_h * p.kernel_w;
+  const std::int32_t segment = min_of(tap_floats, kMaxSegment);
+  const std::int32_t block_taps = q.row_runs ? min_of(kRunBlockK / q.run, kMaxBlockTaps)
+                                  : tap_floats > kMaxSegment
+                                      ? 1
+                                      : max_of(1, min_of(kMaxBlockK / tap_floats, kMaxBlockTaps));
   alignas(64) float panels[kPanelFloats];
-  IgemmProblem q = {&p, input, p.batch * p.out_h * p.out_w, 0, 0, 0};
   for (std::int32_t g = 0; g < p.groups; ++g) {
-    for (std::int32_t c0 = 0; c0 < group_in; c0 += segment) {
-      const std::int32_t length = min_of(segment, group_in - c0);
+    for (std::int32_t c0 = 0; c0 < tap_floats; c0 += segment) {
+      const std::int32_t length = min_of(segment, tap_floats - c0);
       for (std::int32_t t0 = 0; t0 < kernel_taps; t0 += block_taps) {
         q.first_tap = t0;
         q.taps = min_of(block_taps, kernel_taps - t0);
         q.channel_off = g * group_in + c0;
+        for (std::int32_t t = 0; t < q.taps; ++t) {
+          const std::int32_t ky = q.row_runs ? t0 + t : (t0 + t) / p.kernel_w;
+          const std::int32_t kx = q.row_runs ? 0 : (t0 + t) % p.kernel_w;
+          q.tap_offset[t] = (static_cast<std::size_t>(ky) * p.dilation_h * p.in_w +
+                             static_cast<std::size_t>(kx) * p.dilation_w) *
+                            p.in_c;
+        }
         const bool accumulate = c0 > 0 || t0 > 0;
+        const bool last = c0 + length == tap_floats && t0 + q.taps == kernel_taps;
         const std::int32_t block_k = q.taps * length;
         const std::int32_t panel_floats = block_k * NR;
         // Columns per N block: as many whole panels as fit, at least one.
-        const std::int32_t block_cols = max_of(NR, (kPanelFloats / panel_floats) * NR);
+        std::int32_t block_cols = max_of(NR, (kPanelFloats / panel_floats) * NR);
+        if (stage.channel_stats != nullptr) block_cols = min_of(block_cols, kMaxMomentColumns);
         for (std::int32_t n0 = 0; n0 < group_out; n0 += block_cols) {
           const std::int32_t cols = min_of(block_cols, group_out - n0);
           const std::int32_t col0 = g * group_out + n0;
@@ -217,18 +347,23 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
           const std::int32_t wide_cols = (rest > 0 && rest <= W) ? cols - rest : cols;
           const std::int32_t wide_tiles = (wide_cols + NR - 1) / NR;
           for (std::int32_t j = 0; j < wide_tiles; ++j)
-            pack_panel(p, weights, t0, q.taps, c0, length, col0 + j * NR,
+            pack_panel(p, weights, tap_floats, t0, q.taps, c0, length, col0 + j * NR,
                        min_of(NR, wide_cols - j * NR), NR, panels + j * panel_floats);
           const float* col_bias = (bias != nullptr && !accumulate) ? bias + col0 : nullptr;
+          RunningStats* col_stats =
+              (last && stage.channel_stats != nullptr) ? stage.channel_stats + col0 : nullptr;
+          const bool relu = last && stage.relu;
           if (wide_cols > 0)
             igemm_columns<Arch, Shape::kRows2, 2>(q, length, panels, panel_floats, col0, wide_cols,
-                                                  col_bias, accumulate, output);
+                                                  col_bias, accumulate, output, {relu, col_stats});
           if (wide_cols < cols) {
             float* narrow = panels + wide_tiles * panel_floats;
-            pack_panel(p, weights, t0, q.taps, c0, length, col0 + wide_cols, rest, W, narrow);
+            pack_panel(p, weights, tap_floats, t0, q.taps, c0, length, col0 + wide_cols, rest, W,
+                       narrow);
             igemm_columns<Arch, Shape::kRows1, 1>(
                 q, length, narrow, block_k * W, col0 + wide_cols, rest,
-                col_bias != nullptr ? col_bias + wide_cols : nullptr, accumulate, output);
+                col_bias != nullptr ? col_bias + wide_cols : nullptr, accumulate, output,
+                {relu, col_stats != nullptr ? col_stats + wide_cols : nullptr});
           }
         }
       }
@@ -240,7 +375,7 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
 // the channels, so it vectorises over C directly with no packing.
 template <class Arch>
 void conv2d_depthwise(const Conv2dParams& p, const float* input, const float* weights,
-                      const float* bias, float* output) {
+                      const float* bias, float* output, const OutputStage& stage) {
   using B = xsimd::batch<float, Arch>;
   constexpr std::int32_t W = static_cast<std::int32_t>(B::size);
   const std::int32_t C = p.in_c;
@@ -286,6 +421,11 @@ void conv2d_depthwise(const Conv2dParams& p, const float* input, const float* we
       }
     }
   }
+  // Depthwise layers are memory-bound: the stage is a pass over the output.
+  const std::size_t rows = static_cast<std::size_t>(p.batch) * p.out_h * p.out_w;
+  if (stage.channel_stats != nullptr)
+    output_stage_f32_ref(output, rows, static_cast<std::size_t>(C), {false, stage.channel_stats});
+  if (stage.relu) relu_f32<Arch>(rows * static_cast<std::size_t>(C), output, output);
 }
 
 }  // namespace
