@@ -121,6 +121,24 @@ void run_bench(const BenchOptions& options) {
   print_kernel("conv2d 64->64 3x3 p1, 32x32, batch 1",
                bench::time_conv2d(level, {1, 32, 32, 64, 64, 3, 1, 1, 1}), peak);
 
+  std::printf("seed model layers, batch 64:\n");
+  const bench::ConvShape seed_convs[] = {{64, 28, 28, 1, 8, 5, 2, 1, 1},
+                                         {64, 13, 13, 8, 16, 3, 1, 2, 1},
+                                         {64, 15, 15, 16, 32, 3, 1, 2, 1},
+                                         {64, 17, 17, 32, 32, 3, 1, 2, 1}};
+  const char* seed_names[] = {"conv1 1->8 5x5 s2 p1", "conv2 8->16 3x3 p2",
+                              "conv3 16->32 3x3 p2", "conv4 32->32 3x3 p2"};
+  for (int i = 0; i < 4; ++i)
+    print_kernel(seed_names[i], bench::time_conv2d(level, seed_convs[i]), peak);
+  std::printf("per-channel statistics of a layer's output (what LSUV measures), against the "
+              "layer:\n");
+  for (int i = 0; i < 4; ++i) {
+    const bench::StatisticsCost cost = bench::time_channel_statistics(level, seed_convs[i]);
+    std::printf("  %-36s fused into the conv +%5.1f%%, as a separate pass +%5.1f%%\n",
+                seed_names[i], 100.0 * cost.fused_seconds / cost.conv_seconds,
+                100.0 * cost.separate_seconds / cost.conv_seconds);
+  }
+
   // Ours, PyTorch, ours again: the machine is shared, so both see the same conditions.
   double ours1 = bench::seed_model_images_per_second(1);
   double ours64 = bench::seed_model_images_per_second(64);
