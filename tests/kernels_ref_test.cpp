@@ -13,6 +13,7 @@
 
 #include "kernels/reference.hpp"
 #include "lsuv/model.hpp"
+#include "lsuv/seed_model.hpp"
 #include "reference_definition.hpp"
 
 namespace {
@@ -747,19 +748,7 @@ TEST_CASE("reference kernels: Linear straight after a conv flattens in PyTorch's
 }
 
 TEST_CASE("reference kernels: the seed's network matches the NCHW pipeline") {
-  const lsuv::LayerSpec layers[] = {
-      lsuv::conv2d("conv1", 1, 8, 5).with_stride(2).with_padding(1),
-      lsuv::relu("relu1"),
-      lsuv::conv2d("conv2", 8, 16, 3).with_padding(2),
-      lsuv::relu("relu2"),
-      lsuv::conv2d("conv3", 16, 32, 3).with_padding(2),
-      lsuv::relu("relu3"),
-      lsuv::conv2d("conv4", 32, 32, 3).with_padding(2),
-      lsuv::relu("relu4"),
-      lsuv::adaptive_avg_pool2d("avg"),
-      lsuv::linear("l1", 32, 10),
-  };
-  check_model_against_pipeline(layers, 10, {28, 28, 1}, 2, 5);
+  check_model_against_pipeline(lsuv::kSeedLayers, lsuv::kSeedLayerCount, lsuv::kSeedInput, 2, 5);
 }
 
 // --- Model-level contracts ---------------------------------------------------------------------

@@ -3,23 +3,9 @@
 #include <vector>
 
 #include "lsuv/model.hpp"
+#include "lsuv/seed_model.hpp"
 
-namespace {
-
-constexpr lsuv::LayerSpec kSeedLayers[] = {
-    lsuv::conv2d("conv1", 1, 8, 5).with_stride(2).with_padding(1),
-    lsuv::relu("relu1"),
-    lsuv::conv2d("conv2", 8, 16, 3).with_padding(2),
-    lsuv::relu("relu2"),
-    lsuv::conv2d("conv3", 16, 32, 3).with_padding(2),
-    lsuv::relu("relu3"),
-    lsuv::conv2d("conv4", 32, 32, 3).with_padding(2),
-    lsuv::relu("relu4"),
-    lsuv::adaptive_avg_pool2d("avg"),
-    lsuv::linear("l1", 32, 10),
-};
-
-}  // namespace
+using lsuv::kSeedLayers;
 
 TEST_CASE("the seed's model plans the shapes PyTorch computes") {
   lsuv::Model model;

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "cli/cli_common.hpp"
-#include "cli/seed_model.hpp"
 #include "kernels/bench/kernel_bench.hpp"
 #include "lsuv/cpu.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/io/idx.hpp"
+#include "lsuv/seed_model.hpp"
 
 namespace lsuv::cli {
 namespace {
@@ -36,8 +36,8 @@ bool pytorch_rates(const std::string& script, double* batch1, double* batch64) {
 }
 
 void print_kernel(const char* name, const bench::KernelTiming& t, double peak) {
-  std::printf("  %-36s %8.3f ms %7.1f GFLOP/s %5.1f%% of peak\n", name, t.seconds * 1e3,
-              t.gflops, 100.0 * t.gflops / peak);
+  std::printf("  %-36s %8.3f ms %7.1f GFLOP/s %5.1f%% of peak\n", name, t.seconds * 1e3, t.gflops,
+              100.0 * t.gflops / peak);
 }
 
 // Calibration images: Fashion-MNIST's first training images when installed, else Gaussian noise.
@@ -64,11 +64,7 @@ void bench_lsuv(const BenchOptions& options) {
   constexpr std::int32_t kBatch = 64;
   const char* origin = "";
   const std::vector<float> images = calibration_images(options, &origin);
-  ModelSpec spec;
-  spec.input = kSeedInput;
-  spec.count = kSeedLayerCount;
-  for (std::int32_t i = 0; i < kSeedLayerCount; ++i) spec.layers[i] = kSeedLayers[i];
-  auto loaded = bind_model(spec, kBatch);
+  auto loaded = bind_model(seed_spec(), kBatch);
   Model& model = loaded->model;
   std::vector<unsigned char> init_scratch(Arena::kAlignment);
   Arena init_arena(init_scratch.data(), init_scratch.size());
@@ -91,18 +87,18 @@ void bench_lsuv(const BenchOptions& options) {
   std::sort(lsuv_ms.begin(), lsuv_ms.end());
   const double forward_ms = median_milliseconds(9, [&] {
     for (std::int32_t b = 0; b < source.batch_count(); ++b)
-      check(model.forward(images.data() + static_cast<std::size_t>(b) * kBatch *
-                                              kSeedInput.elements(),
-                          kBatch),
-            "forward");
+      check(
+          model.forward(
+              images.data() + static_cast<std::size_t>(b) * kBatch * kSeedInput.elements(), kBatch),
+          "forward");
   });
   std::printf("LSUV (seed variant) of the seed model over %d %s, batches of %d:\n",
               static_cast<int>(options.calibration_images), origin, static_cast<int>(kBatch));
-  std::printf("  LSUV %.2f ms (median of 5, %s); one forward pass over them %.2f ms (median of 9);"
-              " ratio %.2f\n",
-              lsuv_ms[lsuv_ms.size() / 2],
-              report.cached_inputs ? "inputs cached" : "inputs recomputed", forward_ms,
-              lsuv_ms[lsuv_ms.size() / 2] / forward_ms);
+  std::printf(
+      "  LSUV %.2f ms (median of 5, %s); one forward pass over them %.2f ms (median of 9);"
+      " ratio %.2f\n",
+      lsuv_ms[lsuv_ms.size() / 2], report.cached_inputs ? "inputs cached" : "inputs recomputed",
+      forward_ms, lsuv_ms[lsuv_ms.size() / 2] / forward_ms);
 }
 
 }  // namespace
@@ -111,8 +107,7 @@ void run_bench(const BenchOptions& options) {
   if (options.calibration_images < 64 || options.calibration_images % 64 != 0)
     fail("--images must be a positive multiple of 64");
   const CpuLevel level = cpu_level();
-  const double peak =
-      bench::fma_peak_gflops(level == CpuLevel::ref ? cpu_level_detected() : level);
+  const double peak = bench::fma_peak_gflops(level == CpuLevel::ref ? cpu_level_detected() : level);
   std::printf("lsuv bench: kernels at level %s (detected %s), single thread\n",
               cpu_level_name(level), cpu_level_name(cpu_level_detected()));
   std::printf("FMA peak (independent register-resident FMA chains): %.1f GFLOP/s\n", peak);
@@ -126,12 +121,13 @@ void run_bench(const BenchOptions& options) {
                                          {64, 13, 13, 8, 16, 3, 1, 2, 1},
                                          {64, 15, 15, 16, 32, 3, 1, 2, 1},
                                          {64, 17, 17, 32, 32, 3, 1, 2, 1}};
-  const char* seed_names[] = {"conv1 1->8 5x5 s2 p1", "conv2 8->16 3x3 p2",
-                              "conv3 16->32 3x3 p2", "conv4 32->32 3x3 p2"};
+  const char* seed_names[] = {"conv1 1->8 5x5 s2 p1", "conv2 8->16 3x3 p2", "conv3 16->32 3x3 p2",
+                              "conv4 32->32 3x3 p2"};
   for (int i = 0; i < 4; ++i)
     print_kernel(seed_names[i], bench::time_conv2d(level, seed_convs[i]), peak);
-  std::printf("per-channel statistics of a layer's output (what LSUV measures), against the "
-              "layer:\n");
+  std::printf(
+      "per-channel statistics of a layer's output (what LSUV measures), against the "
+      "layer:\n");
   for (int i = 0; i < 4; ++i) {
     const bench::StatisticsCost cost = bench::time_channel_statistics(level, seed_convs[i]);
     std::printf("  %-36s fused into the conv +%5.1f%%, as a separate pass +%5.1f%%\n",

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "lsuv/init.hpp"
+#include "lsuv/seed_model.hpp"
 
 namespace lsuv::cli {
 
@@ -27,6 +28,14 @@ ModelSpec load_spec(const std::string& path) {
   }
   if (spec.input.elements() == 0)
     fail(path + ": the spec has no `input: CxHxW` line, so the input shape is unknown");
+  return spec;
+}
+
+ModelSpec seed_spec() {
+  ModelSpec spec;
+  spec.input = kSeedInput;
+  spec.count = kSeedLayerCount;
+  for (std::int32_t i = 0; i < kSeedLayerCount; ++i) spec.layers[i] = kSeedLayers[i];
   return spec;
 }
 

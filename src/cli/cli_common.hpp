@@ -36,6 +36,8 @@ struct LoadedModel {
 // Configures and binds `count` layers for `input` images and batches of up to max_batch.
 std::unique_ptr<LoadedModel> bind_model(const ModelSpec& spec, std::int32_t max_batch);
 ModelSpec load_spec(const std::string& path);
+// The seed's network (lsuv/seed_model.hpp) as a spec.
+ModelSpec seed_spec();
 
 // Loads an IDX image file; a missing default Fashion-MNIST file names the Debian package.
 IdxImages load_images(const std::string& path);

@@ -12,7 +12,8 @@ namespace lsuv::cli {
 namespace {
 
 IdxBatchSource make_source(const IdxImages& images, const DataOptions& data) {
-  if (data.batches <= 0 || data.batch_size <= 0) fail("--batches and --batch-size must be positive");
+  if (data.batches <= 0 || data.batch_size <= 0)
+    fail("--batches and --batch-size must be positive");
   const std::int64_t wanted = static_cast<std::int64_t>(data.batches) * data.batch_size;
   if (data.first_image < 0 || data.first_image + wanted > images.count())
     fail(data.images + " holds " + std::to_string(images.count()) + " images; " +
@@ -88,9 +89,8 @@ void run_forward(const ForwardCommand& command) {
   const ImageShape in = spec.input;
   if (input.dtype != NpyDtype::float32 || input.shape.size() != 4 || input.shape[0] < 1 ||
       input.shape[1] != in.channels || input.shape[2] != in.height || input.shape[3] != in.width)
-    fail(command.input + ": expected a float32 array of shape (N, " +
-         std::to_string(in.channels) + ", " + std::to_string(in.height) + ", " +
-         std::to_string(in.width) + ")");
+    fail(command.input + ": expected a float32 array of shape (N, " + std::to_string(in.channels) +
+         ", " + std::to_string(in.height) + ", " + std::to_string(in.width) + ")");
   if (input.shape[0] > (1 << 20)) fail(command.input + ": too many images");
   const std::int32_t n = static_cast<std::int32_t>(input.shape[0]);
   auto loaded = bind_model(spec, n);
@@ -119,7 +119,8 @@ void run_forward(const ForwardCommand& command) {
   for (std::int32_t b = 0; b < n; ++b)
     for (std::int32_t c = 0; c < s.channels; ++c)
       for (std::size_t p = 0; p < out_plane; ++p)
-        torch_order[(b * s.channels + c) * out_plane + p] = out.data[(b * out_plane + p) * s.channels + c];
+        torch_order[(b * s.channels + c) * out_plane + p] =
+            out.data[(b * out_plane + p) * s.channels + c];
   std::int64_t shape[4] = {n, s.channels, s.height, s.width};
   int rank = 4;
   if (vector_output) {

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "cli/cli_common.hpp"
-#include "cli/seed_model.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/io/idx.hpp"
+#include "lsuv/seed_model.hpp"
 
 namespace lsuv::cli {
 namespace {
@@ -72,19 +72,19 @@ Timing run_timed_lsuv(Model& model, BatchSource& source, const LsuvOptions& opti
 }
 
 void print_timing(const Timing& t, const LsuvReport& report, const char* what) {
-  std::printf("  %s took %.2f ms over %lld images (%s); one forward pass over them: %.2f ms; "
-              "ratio %.2f\n",
-              what, t.lsuv_ms, static_cast<long long>(report.images),
-              report.cached_inputs ? "layer inputs cached" : "layer inputs recomputed",
-              t.forward_ms, t.lsuv_ms / t.forward_ms);
+  std::printf(
+      "  %s took %.2f ms over %lld images (%s); one forward pass over them: %.2f ms; "
+      "ratio %.2f\n",
+      what, t.lsuv_ms, static_cast<long long>(report.images),
+      report.cached_inputs ? "layer inputs cached" : "layer inputs recomputed", t.forward_ms,
+      t.lsuv_ms / t.forward_ms);
 }
 
 }  // namespace
 
 void run_demo(const DemoOptions& options) {
   const std::string directory = options.data_directory;
-  const IdxImages train =
-      load_images(directory + "/" + fashion_mnist::kTrainImages);
+  const IdxImages train = load_images(directory + "/" + fashion_mnist::kTrainImages);
   const IdxImages test = load_images(directory + "/" + fashion_mnist::kTestImages);
   const std::int32_t batch = options.batch_size;
   const std::int32_t many = options.calibration_batches;
@@ -92,11 +92,7 @@ void run_demo(const DemoOptions& options) {
       static_cast<std::int64_t>(many) * batch > test.count())
     fail("--batch-size and --batches must be positive and fit in the data set");
 
-  ModelSpec spec;
-  spec.input = kSeedInput;
-  spec.count = kSeedLayerCount;
-  for (std::int32_t i = 0; i < kSeedLayerCount; ++i) spec.layers[i] = kSeedLayers[i];
-  auto loaded = bind_model(spec, batch);
+  auto loaded = bind_model(seed_spec(), batch);
   Model& model = loaded->model;
 
   IdxBatchSource batch1 = batches(train, 0, batch, batch);
@@ -114,8 +110,7 @@ void run_demo(const DemoOptions& options) {
   print_statistics(model, measure(model, batch1), "He normal init, batch 1");
   initialise(model, Initializer::pytorch_default, options.seed);
   const std::vector<float> pytorch_default = save_parameters(model);
-  print_statistics(model, measure(model, batch1),
-                   "without LSUV, PyTorch's default init, batch 1");
+  print_statistics(model, measure(model, batch1), "without LSUV, PyTorch's default init, batch 1");
 
   LsuvReport report;
   LsuvOptions seed_variant;
@@ -133,9 +128,10 @@ void run_demo(const DemoOptions& options) {
   paper.seed = options.seed;
   paper.tolerance = options.tolerance;
   t = run_timed_lsuv(model, batch1, paper, pytorch_default, options.repeats, &report);
-  std::printf("\nLSUV, paper variant (orthonormal pre-init, W /= sqrt(var) until |var - 1| < "
-              "%.3g), calibrated on batch 1:\n",
-              options.tolerance);
+  std::printf(
+      "\nLSUV, paper variant (orthonormal pre-init, W /= sqrt(var) until |var - 1| < "
+      "%.3g), calibrated on batch 1:\n",
+      options.tolerance);
   print_report(model, report);
   print_timing(t, report, "LSUV");
   print_statistics(model, measure(model, batch1), "LSUV (paper variant), batch 1");

@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   demo_command->add_option("--batch-size", demo.batch_size, "images per batch")
       ->capture_default_str();
-  demo_command->add_option("--batches", demo.calibration_batches,
-                           "batches for the many-batch calibration")
+  demo_command
+      ->add_option("--batches", demo.calibration_batches, "batches for the many-batch calibration")
       ->capture_default_str();
   demo_command->add_option("--seed", demo.seed, "initialisation seed")->capture_default_str();
   demo_command->add_option("--tolerance", demo.tolerance, "paper variant: |var - 1| tolerance")
@@ -73,8 +73,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   init_command->add_option("--tolerance", init.lsuv.tolerance, "paper variant: |var - 1| bound")
       ->capture_default_str();
-  init_command->add_option("--max-iterations", init.lsuv.max_iterations,
-                           "paper variant: rescales per layer")
+  init_command
+      ->add_option("--max-iterations", init.lsuv.max_iterations,
+                   "paper variant: rescales per layer")
       ->capture_default_str();
   init_command->add_option("--seed", init.lsuv.seed, "initialisation seed")->capture_default_str();
   init_command->add_flag("--orthonormal", init.lsuv.orthonormal_preinit,

@@ -11,6 +11,7 @@
 #include "lsuv/arena.hpp"
 #include "lsuv/layer.hpp"
 #include "lsuv/model.hpp"
+#include "lsuv/seed_model.hpp"
 
 namespace lsuv::bench {
 namespace {
@@ -173,23 +174,6 @@ StatisticsCost time_channel_statistics(CpuLevel level, const ConvShape& shape) {
   return cost;
 }
 
-namespace {
-constexpr LayerSpec kSeedModel[] = {
-    conv2d("conv1", 1, 8, 5).with_stride(2).with_padding(1),
-    relu("relu1"),
-    conv2d("conv2", 8, 16, 3).with_padding(2),
-    relu("relu2"),
-    conv2d("conv3", 16, 32, 3).with_padding(2),
-    relu("relu3"),
-    conv2d("conv4", 32, 32, 3).with_padding(2),
-    relu("relu4"),
-    adaptive_avg_pool2d("pool"),
-    linear("fc", 32, 10),
-};
-constexpr std::int32_t kSeedLayers =
-    static_cast<std::int32_t>(sizeof kSeedModel / sizeof kSeedModel[0]);
-}  // namespace
-
 double seed_model_flops_per_image() {
   // conv1 13x13x8 (25 taps), conv2 15x15x16 (72), conv3 17x17x32 (144), conv4 19x19x32 (288),
   // fc 32x10.
@@ -205,7 +189,8 @@ double seed_model_images_per_second(std::int32_t batch) {
     std::int32_t batch;
   } run;
   run.batch = batch;
-  if (run.model.configure(kSeedModel, kSeedLayers, {28, 28, 1}, batch) != Status::ok) return 0.0;
+  if (run.model.configure(kSeedLayers, kSeedLayerCount, kSeedInput, batch) != Status::ok)
+    return 0.0;
   std::vector<unsigned char> buffer(run.model.required_bytes() + Arena::kAlignment);
   void* aligned = buffer.data();
   std::size_t space = buffer.size();
