@@ -15,7 +15,15 @@ namespace {
 std::atomic<long> g_allocations{0};
 }  // namespace
 
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+// Sanitizers interpose malloc themselves (GCC says so with __SANITIZE_ADDRESS__, clang with
+// __has_feature): then only operator new is counted.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || \
+    __has_feature(thread_sanitizer)
+#define LSUV_TEST_SANITIZED 1
+#endif
+#endif
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(LSUV_TEST_SANITIZED)
 // glibc lets a program interpose malloc and reach the real one by its internal name.
 extern "C" void* __libc_malloc(std::size_t);
 extern "C" void* __libc_calloc(std::size_t, std::size_t);

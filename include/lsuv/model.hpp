@@ -68,8 +68,9 @@ class Model {
 
   // Exact bytes bind() takes from an arena whose buffer is aligned to Arena::kAlignment.
   std::size_t required_bytes() const;
-  // Takes parameters (zeroed) and activation buffers from `arena`. On failure the model stays
-  // unbound and the arena's status says why (arena_too_small, size_overflow).
+  // Takes parameters (zeroed) and activation buffers from `arena`. On failure the model is as it
+  // was (unbound, or still bound to its old memory) and the arena is rewound; the status says
+  // why (arena_too_small, size_overflow).
   Status bind(Arena& arena);
   bool bound() const { return bound_; }
 
