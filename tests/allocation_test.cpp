@@ -41,9 +41,13 @@ extern "C" void* realloc(void* p, std::size_t size) {
   return __libc_realloc(p, size);
 }
 #define LSUV_TEST_COUNTS_MALLOC 1
-static void* uncounted_malloc(std::size_t size) { return __libc_malloc(size); }
+static void* uncounted_malloc(std::size_t size) {
+  return __libc_malloc(size);
+}
 #else
-static void* uncounted_malloc(std::size_t size) { return std::malloc(size); }
+static void* uncounted_malloc(std::size_t size) {
+  return std::malloc(size);
+}
 #endif
 
 void* operator new(std::size_t size) {
@@ -51,7 +55,9 @@ void* operator new(std::size_t size) {
   if (void* p = uncounted_malloc(size == 0 ? 1 : size)) return p;
   std::abort();
 }
-void* operator new[](std::size_t size) { return operator new(size); }
+void* operator new[](std::size_t size) {
+  return operator new(size);
+}
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
   ++g_allocations;
   return uncounted_malloc(size == 0 ? 1 : size);
@@ -59,10 +65,18 @@ void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
 void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
   return operator new(size, tag);
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace {
 

@@ -74,7 +74,6 @@ void write_gz(const std::string& path, const Bytes& bytes) {
 constexpr bool kHaveZlib = false;
 #endif
 
-
 #if LSUV_HAVE_ZLIB
 Bytes read_plain(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");

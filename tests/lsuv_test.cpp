@@ -258,7 +258,8 @@ TEST_CASE("LSUV with dead ReLUs: zero variance downstream, or skipped on request
   // conv2 untouched; conv1 normalised.
   const lsuv::Layer& conv2 = m->model.layer(2);
   std::size_t offset = conv1.weight_count + conv1.bias_count;
-  for (std::size_t i = 0; i < conv2.weight_count; ++i) CHECK(conv2.weights[i] == before[offset + i]);
+  for (std::size_t i = 0; i < conv2.weight_count; ++i)
+    CHECK(conv2.weights[i] == before[offset + i]);
   CHECK(std::fabs(report.layers[0].std_after - 1.0) < 1e-3);
 }
 

@@ -23,10 +23,9 @@ struct BoundModel {
 };
 
 // Configures, binds and initialises (PyTorch's default, seed 1) a model; REQUIREs success.
-inline std::unique_ptr<BoundModel> make_model(const lsuv::LayerSpec* layers, std::int32_t count,
-                                              lsuv::ImageShape input, std::int32_t max_batch,
-                                              lsuv::Initializer init =
-                                                  lsuv::Initializer::pytorch_default) {
+inline std::unique_ptr<BoundModel> make_model(
+    const lsuv::LayerSpec* layers, std::int32_t count, lsuv::ImageShape input,
+    std::int32_t max_batch, lsuv::Initializer init = lsuv::Initializer::pytorch_default) {
   auto bound = std::make_unique<BoundModel>();
   REQUIRE(bound->model.configure(layers, count, input, max_batch) == lsuv::Status::ok);
   bound->memory.resize(bound->model.required_bytes() + lsuv::Arena::kAlignment);
@@ -40,8 +39,8 @@ inline std::unique_ptr<BoundModel> make_model(const lsuv::LayerSpec* layers, std
   return bound;
 }
 
-inline std::vector<float> gaussian_images(std::size_t count, lsuv::ImageShape shape,
-                                          unsigned seed, float mean = 0.0f, float std = 1.0f) {
+inline std::vector<float> gaussian_images(std::size_t count, lsuv::ImageShape shape, unsigned seed,
+                                          float mean = 0.0f, float std = 1.0f) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> dist(mean, std);
   std::vector<float> images(count * shape.elements());

@@ -110,7 +110,9 @@ constexpr LayerSpec linear(const char* name, std::int32_t in_features, std::int3
   spec.out_channels = out_features;
   return spec;
 }
-constexpr LayerSpec relu(const char* name) { return detail::named(LayerKind::relu, name); }
+constexpr LayerSpec relu(const char* name) {
+  return detail::named(LayerKind::relu, name);
+}
 // Pooling: stride defaults to the kernel size, as in PyTorch.
 constexpr LayerSpec max_pool2d(const char* name, std::int32_t kernel) {
   LayerSpec spec = detail::named(LayerKind::max_pool2d, name);
@@ -125,6 +127,8 @@ constexpr LayerSpec avg_pool2d(const char* name, std::int32_t kernel) {
 constexpr LayerSpec adaptive_avg_pool2d(const char* name) {
   return detail::named(LayerKind::adaptive_avg_pool2d, name);
 }
-constexpr LayerSpec flatten(const char* name) { return detail::named(LayerKind::flatten, name); }
+constexpr LayerSpec flatten(const char* name) {
+  return detail::named(LayerKind::flatten, name);
+}
 
 }  // namespace lsuv

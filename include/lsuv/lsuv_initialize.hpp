@@ -47,7 +47,7 @@ struct LsuvOptions {
   LsuvVariant variant = LsuvVariant::seed;
   double target_mean = 0.0;  // seed variant only
   double target_std = 1.0;
-  double tolerance = 0.02;         // paper variant: on |var - target_std^2| (paper: 0.02-0.1)
+  double tolerance = 0.02;           // paper variant: on |var - target_std^2| (paper: 0.02-0.1)
   std::int32_t max_iterations = 10;  // paper variant: rescales per layer
   bool orthonormal_preinit = false;  // paper step I (uses `seed`)
   std::uint64_t seed = 0;

@@ -123,8 +123,8 @@ class Model {
                    LayerObserver* observer, RunningStats* first_layer_stats);
   // run_layer with the output stage: ReLU on store (conv2d and linear only) and statistics of
   // the pre-activation output (null: none).
-  Status run_layer_staged(std::int32_t index, ConstTensorView input, TensorView output,
-                          bool relu, RunningStats* channel_stats) const;
+  Status run_layer_staged(std::int32_t index, ConstTensorView input, TensorView output, bool relu,
+                          RunningStats* channel_stats) const;
 
   Layer layers_[kMaxLayers];
   std::int32_t count_ = 0;

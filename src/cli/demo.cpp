@@ -108,8 +108,7 @@ void run_demo(const DemoOptions& options) {
 
   initialise(model, Initializer::pytorch_default, options.seed);
   const std::vector<float> pytorch_default = save_parameters(model);
-  print_statistics(model, measure(model, batch1),
-                   "without LSUV, PyTorch's default init, batch 1");
+  print_statistics(model, measure(model, batch1), "without LSUV, PyTorch's default init, batch 1");
   initialise(model, Initializer::he_normal, options.seed);
   print_statistics(model, measure(model, batch1), "He normal init, batch 1");
 

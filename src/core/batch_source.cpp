@@ -4,8 +4,8 @@
 
 namespace lsuv {
 
-ArrayBatchSource::ArrayBatchSource(const float* images, std::int32_t image_count,
-                                   ImageShape shape, std::int32_t batch_size)
+ArrayBatchSource::ArrayBatchSource(const float* images, std::int32_t image_count, ImageShape shape,
+                                   std::int32_t batch_size)
     : images_(images),
       image_count_(images != nullptr && image_count > 0 ? image_count : 0),
       shape_(shape),

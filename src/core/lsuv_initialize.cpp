@@ -11,19 +11,26 @@ namespace lsuv {
 
 const char* lsuv_variant_name(LsuvVariant variant) {
   switch (variant) {
-    case LsuvVariant::seed: return "seed";
-    case LsuvVariant::paper: return "paper";
+    case LsuvVariant::seed:
+      return "seed";
+    case LsuvVariant::paper:
+      return "paper";
   }
   return "unknown";
 }
 
 const char* lsuv_layer_status_name(LsuvLayerStatus status) {
   switch (status) {
-    case LsuvLayerStatus::converged: return "converged";
-    case LsuvLayerStatus::max_iterations: return "max_iterations";
-    case LsuvLayerStatus::zero_variance: return "zero_variance";
-    case LsuvLayerStatus::non_finite: return "non_finite";
-    case LsuvLayerStatus::not_run: return "not_run";
+    case LsuvLayerStatus::converged:
+      return "converged";
+    case LsuvLayerStatus::max_iterations:
+      return "max_iterations";
+    case LsuvLayerStatus::zero_variance:
+      return "zero_variance";
+    case LsuvLayerStatus::non_finite:
+      return "non_finite";
+    case LsuvLayerStatus::not_run:
+      return "not_run";
   }
   return "unknown";
 }
@@ -53,8 +60,8 @@ bool valid(const LsuvOptions& o) {
 
 // Everything a run needs, carved from the scratch arena (or measured with a measuring arena).
 struct Workspace {
-  float* backup = nullptr;        // every selected layer's parameters, to restore on failure
-  float* batch = nullptr;         // one source batch (recompute mode)
+  float* backup = nullptr;               // every selected layer's parameters, to restore on failure
+  float* batch = nullptr;                // one source batch (recompute mode)
   float* cache[2] = {nullptr, nullptr};  // cached layer inputs, one slot per batch
   std::int32_t* counts = nullptr;        // images in each batch
   RunningStats* channel_stats = nullptr;
@@ -120,7 +127,11 @@ class LsuvRun {
  public:
   LsuvRun(Model& model, BatchSource& source, const LsuvOptions& options, Workspace& ws,
           Arena& scratch, LsuvReport& report)
-      : model_(model), source_(source), options_(options), ws_(ws), scratch_(scratch),
+      : model_(model),
+        source_(source),
+        options_(options),
+        ws_(ws),
+        scratch_(scratch),
         report_(report) {}
 
   Status run();
@@ -212,8 +223,8 @@ Status LsuvRun::pass(std::int32_t layer, std::int32_t next, RunningStats* tensor
     LSUV_TRY(model_.forward_range(layer, layer + 1, input, &out, ws_.channel_stats));
     if (carry) {
       if (next > layer + 1) LSUV_TRY(model_.forward_range(layer + 1, next, out, &out));
-      std::memcpy(ws_.cache[1 - current_] + static_cast<std::size_t>(b) * ws_.slot_floats,
-                  out.data, out.elements() * sizeof(float));
+      std::memcpy(ws_.cache[1 - current_] + static_cast<std::size_t>(b) * ws_.slot_floats, out.data,
+                  out.elements() * sizeof(float));
     }
   }
   if (carry) {
@@ -228,7 +239,8 @@ Status LsuvRun::pass(std::int32_t layer, std::int32_t next, RunningStats* tensor
 // Zero variance means the weights have no effect on the spread: every channel is constant
 // (then the tensor's spread, if any, is only the biases differing between channels).
 LsuvLayerStatus LsuvRun::check(std::int32_t layer, const RunningStats& stats) const {
-  if (!std::isfinite(stats.mean()) || !std::isfinite(stats.m2())) return LsuvLayerStatus::non_finite;
+  if (!std::isfinite(stats.mean()) || !std::isfinite(stats.m2()))
+    return LsuvLayerStatus::non_finite;
   double within = 0.0;
   for (std::int32_t c = 0; c < model_.layer(layer).output.channels; ++c)
     within += ws_.channel_stats[c].m2();
@@ -280,8 +292,8 @@ Status LsuvRun::rescale(std::int32_t index, const RunningStats& tensor_stats) {
   if (layer.bias != nullptr && options_.variant == LsuvVariant::seed) {
     for (std::int32_t o = 0; o < outs; ++o) {
       if (ws_.scale[o] == 1.0 && ws_.shift[o] == 0.0) continue;  // a constant channel
-      layer.bias[o] = static_cast<float>((layer.bias[o] - ws_.shift[o]) * ws_.scale[o] +
-                                         options_.target_mean);
+      layer.bias[o] =
+          static_cast<float>((layer.bias[o] - ws_.shift[o]) * ws_.scale[o] + options_.target_mean);
       finite = finite && std::isfinite(layer.bias[o]);
     }
   }
@@ -315,8 +327,7 @@ Status LsuvRun::normalise(std::int32_t index, std::int32_t next, LsuvLayerReport
     const Arena::Mark mark = scratch_.mark();
     InitOptions init;
     init.seed = options_.seed;
-    const Status status =
-        initialize_layer(model_, index, Initializer::orthonormal, init, scratch_);
+    const Status status = initialize_layer(model_, index, Initializer::orthonormal, init, scratch_);
     scratch_.rewind(mark);
     LSUV_TRY(status);
   }
@@ -327,8 +338,7 @@ Status LsuvRun::normalise(std::int32_t index, std::int32_t next, LsuvLayerReport
   entry->status = check(index, stats);
   if (entry->status != LsuvLayerStatus::converged) return Status::ok;
 
-  const std::int32_t rescales =
-      options_.variant == LsuvVariant::seed ? 1 : options_.max_iterations;
+  const std::int32_t rescales = options_.variant == LsuvVariant::seed ? 1 : options_.max_iterations;
   while (entry->iterations < rescales) {
     if (options_.variant == LsuvVariant::paper && on_target(index, stats)) break;
     if (rescale(index, stats) != Status::ok) {

@@ -11,7 +11,9 @@ namespace {
 // Per-dimension ceiling: keeps every per-image index well inside int32 arithmetic.
 constexpr std::int32_t kMaxDimension = 1 << 20;
 
-bool positive(std::int32_t a, std::int32_t b) { return a > 0 && b > 0; }
+bool positive(std::int32_t a, std::int32_t b) {
+  return a > 0 && b > 0;
+}
 
 // Elements of one image; false when the count does not fit in size_t (on 32-bit targets it
 // may not, and ImageShape::elements() would wrap).
@@ -152,8 +154,7 @@ Status Model::configure(const LayerSpec* layers, std::int32_t count, ImageShape 
                         std::int32_t max_batch) {
   if (layers == nullptr || count <= 0 || max_batch <= 0) return Status::invalid_argument;
   if (count > kMaxLayers) return Status::too_many_layers;
-  if (input.height <= 0 || input.width <= 0 || input.channels <= 0)
-    return Status::invalid_argument;
+  if (input.height <= 0 || input.width <= 0 || input.channels <= 0) return Status::invalid_argument;
   if (input.height > kMaxDimension || input.width > kMaxDimension ||
       input.channels > kMaxDimension || max_batch > kMaxDimension)
     return Status::size_overflow;
@@ -269,9 +270,9 @@ Status Model::run_layer_staged(std::int32_t index, ConstTensorView input, Tensor
   const ImageShape out = layer.output;
   switch (s.kind) {
     case LayerKind::conv2d: {
-      const kernels::Conv2dParams p = {input.batch, in.height,  in.width,     in.channels,
-                                       out.height,  out.width,  out.channels, s.kernel_h,
-                                       s.kernel_w,  s.stride_h, s.stride_w,   s.pad_h,
+      const kernels::Conv2dParams p = {input.batch, in.height,    in.width,     in.channels,
+                                       out.height,  out.width,    out.channels, s.kernel_h,
+                                       s.kernel_w,  s.stride_h,   s.stride_w,   s.pad_h,
                                        s.pad_w,     s.dilation_h, s.dilation_w, s.groups};
       k.conv2d(p, input.data, layer.weights, layer.bias, output.data, stage);
       return Status::ok;
@@ -306,8 +307,7 @@ Status Model::run_layer_staged(std::int32_t index, ConstTensorView input, Tensor
       break;
   }
   if (channel_stats != nullptr)
-    add_per_channel(output.data,
-                    static_cast<std::size_t>(output.batch) * out.height * out.width,
+    add_per_channel(output.data, static_cast<std::size_t>(output.batch) * out.height * out.width,
                     static_cast<std::size_t>(out.channels), channel_stats);
   return Status::ok;
 }
@@ -335,8 +335,8 @@ Status Model::run_range(std::int32_t first, std::int32_t last, ConstTensorView i
     const bool fuse_relu = observer == nullptr && i + 1 < last &&
                            (kind == LayerKind::conv2d || kind == LayerKind::linear) &&
                            layers_[i + 1].spec.kind == LayerKind::relu;
-    LSUV_TRY(run_layer_staged(i, current, out, fuse_relu,
-                              i == first ? first_layer_stats : nullptr));
+    LSUV_TRY(
+        run_layer_staged(i, current, out, fuse_relu, i == first ? first_layer_stats : nullptr));
     current = {target, current.batch, layer.output};
     if (observer != nullptr) observer->observe(i, layer, current);
     if (fuse_relu) ++i;
@@ -361,7 +361,8 @@ Status Model::forward_range(std::int32_t first, std::int32_t last, ConstTensorVi
 Status Model::forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
                             ConstTensorView* result, RunningStats* first_layer_stats) {
   if (result == nullptr) return Status::invalid_argument;
-  if (bound_ && first >= 0 && first < count_ && input.shape.elements() != layers_[first].input.elements())
+  if (bound_ && first >= 0 && first < count_ &&
+      input.shape.elements() != layers_[first].input.elements())
     return Status::shape_mismatch;
   LSUV_TRY(run_range(first, last, input, nullptr, first_layer_stats));
   *result = output_;

@@ -49,7 +49,9 @@ double RunningStats::sample_variance() const {
   return count_ > 1 ? m2_ / static_cast<double>(count_ - 1) : 0.0;
 }
 
-double RunningStats::stddev() const { return std::sqrt(sample_variance()); }
+double RunningStats::stddev() const {
+  return std::sqrt(sample_variance());
+}
 
 RunningStats RunningStats::from_moments(std::uint64_t count, double mean, double m2) {
   RunningStats stats;

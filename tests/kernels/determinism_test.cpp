@@ -69,8 +69,7 @@ Outcome lsuv_at(CpuLevel level) {
                                      lsuv::Arena::kAlignment);
   lsuv::Arena arena(scratch.data(), scratch.size());
   Outcome outcome;
-  REQUIRE(lsuv::lsuv_initialize(m->model, source, options, arena, &outcome.report) ==
-          Status::ok);
+  REQUIRE(lsuv::lsuv_initialize(m->model, source, options, arena, &outcome.report) == Status::ok);
   outcome.parameters = lsuv_test::snapshot(m->model);
   return outcome;
 }
