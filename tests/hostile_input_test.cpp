@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <string>
@@ -43,13 +44,23 @@ constexpr char kTinySpec[] =
     "avg: AdaptiveAvgPool2d(1)\n"
     "l1: Linear(6, 3)\n";
 
+// A directory of this run's files, removed when the test program exits.
+struct ScratchRoot {
+  ScratchRoot() {
+    char name[] = "hostile_test_XXXXXX";
+    if (mkdtemp(name) != nullptr) path = name;
+  }
+  ~ScratchRoot() {
+    std::error_code ignored;
+    if (!path.empty()) std::filesystem::remove_all(path, ignored);
+  }
+  std::string path;
+};
+
 std::string scratch_root() {
-  static const std::string root = [] {
-    char path[] = "hostile_test_XXXXXX";
-    REQUIRE(mkdtemp(path) != nullptr);
-    return std::string(path);
-  }();
-  return root;
+  static const ScratchRoot root;
+  REQUIRE_FALSE(root.path.empty());
+  return root.path;
 }
 
 std::string scratch_path(const std::string& name) {
