@@ -311,7 +311,7 @@ TEST_CASE("conv2d matches the reference on every configuration and tile tail") {
       {1, 9, 9, 8, 16, 3, 3, 1, 1, 1, 8, true},       // depthwise multiplier 2
       {1, 6, 6, 5, 15, 3, 3, 2, 1, 1, 5, true},       // depthwise multiplier 3
       {1, 5, 5, 600, 20, 1, 1, 1, 0, 1, 1, true},     // more than 512 input channels
-      {1, 6, 5, 100, 33, 3, 3, 1, 1, 1, 1, true},     // K blocks of whole taps (5 + 4)
+      {1, 6, 5, 240, 33, 3, 3, 1, 1, 1, 1, true},     // K blocks of whole taps (4+4+1, 8+1)
       {1, 12, 12, 1, 9, 9, 9, 1, 4, 1, 1, true},      // 81 taps: more than 64 per block
       {1, 4, 4, 512, 40, 1, 1, 1, 0, 1, 1, true},     // an N block narrower than the layer
       {1, 3, 3, 2, 3, 3, 3, 1, 0, 1, 1, true},        // a 1x1 output
@@ -433,7 +433,7 @@ TEST_CASE("pooling is bit-exact to the reference, NaN and padding included") {
       CHECK(bad == 0);
     }
   }
-  for (std::int32_t channels : {1, 3, 4, 8, 9, 16, 17, 32, 33}) {
+  for (std::int32_t channels : {1, 3, 4, 8, 9, 16, 17, 32, 33, 72, 131}) {
     const std::int32_t batch = 3, pixels = 19;
     const std::vector<float> x =
         random_floats(rng, static_cast<std::size_t>(batch) * pixels * channels);

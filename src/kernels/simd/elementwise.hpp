@@ -97,12 +97,22 @@ void global_avg_pool_f32(std::int32_t batch, std::int32_t pixels, std::int32_t c
   for (std::int32_t n = 0; n < batch; ++n) {
     const float* in = input + static_cast<std::size_t>(n) * pixels * channels;
     float* out = output + static_cast<std::size_t>(n) * channels;
+    // Up to kChains channel vectors side by side: independent add chains, one pass over the
+    // pixels, and each channel still summed in pixel order (bit-identical to the reference).
+    constexpr std::int32_t kChains = 8;
     std::int32_t c = 0;
-    for (; c + W <= channels; c += W) {
-      B acc(0.0f);
-      for (std::int32_t i = 0; i < pixels; ++i)
-        acc = acc + B::load_unaligned(in + static_cast<std::size_t>(i) * channels + c);
-      (acc * B(inverse)).store_unaligned(out + c);
+    while (c + W <= channels) {
+      const std::int32_t vectors = channels - c >= kChains * W ? kChains : (channels - c) / W;
+      B acc[kChains];
+      for (std::int32_t v = 0; v < kChains; ++v) acc[v] = B(0.0f);
+      for (std::int32_t i = 0; i < pixels; ++i) {
+        const float* pixel = in + static_cast<std::size_t>(i) * channels + c;
+        for (std::int32_t v = 0; v < kChains; ++v)
+          if (v < vectors) acc[v] = acc[v] + B::load_unaligned(pixel + v * W);
+      }
+      for (std::int32_t v = 0; v < vectors; ++v)
+        (acc[v] * B(inverse)).store_unaligned(out + c + v * W);
+      c += vectors * W;
     }
     for (; c < channels; ++c) {
       float acc = 0.0f;

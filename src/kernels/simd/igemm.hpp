@@ -1,7 +1,8 @@
 // Convolution and linear layers as one indirect GEMM (XNNPACK's igemm): output rows are pixels
 // (batch x out_h x out_w), columns are output channels, and the reduction runs over the kernel
 // taps, each tap one contiguous run of input channels reached through a pointer (or a zero
-// buffer where the tap falls into padding). Weights stay in the model's [kh][kw][in][out]
+// buffer where the tap falls into padding; a tap in the padding for every row of a tile is
+// skipped, as the reference skips it). Weights stay in the model's [kh][kw][in][out]
 // layout; each call packs the columns it works on into cache-resident panels, which costs
 // K x N copies against M x K x N multiply-adds.
 //
@@ -24,11 +25,15 @@ namespace {
 
 // The longest run of channels one tap contributes to a K block; also the zero buffer's length.
 constexpr std::int32_t kMaxSegment = 512;
-// Reduction length of one K block (whole taps of up to kMaxSegment channels).
-constexpr std::int32_t kMaxBlockK = 512;
 constexpr std::int32_t kMaxBlockTaps = 64;
 // Packed weight floats per call (64 KiB on the stack): K block x the columns of an N block.
 constexpr std::int32_t kPanelFloats = 16384;
+// Reduction length of one K block (whole taps of up to kMaxSegment channels): one panel fills
+// the buffer, so a 3x3 conv over up to 113 channels (AVX2) is one K block and its tiles load and
+// store the output once.
+template <std::int32_t NR>
+constexpr std::int32_t kMaxBlockK = kPanelFloats / NR;
+static_assert(kMaxSegment <= kPanelFloats / 32, "a segment fits a panel of the widest tile");
 
 alignas(64) const float kZeros[kMaxSegment] = {};
 
@@ -87,16 +92,32 @@ void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs
       }
     }
   } else {
-    for (std::int32_t j = 0; j < NR; ++j) edge[j] = (bias != nullptr && j < cols) ? bias[j] : 0.0f;
+    // Whole tiles load the bias directly: a vector load of scalar stores would stall on store
+    // forwarding.
+    const bool whole = bias == nullptr || cols == NR;
+    if (!whole)
+      for (std::int32_t j = 0; j < NR; ++j) edge[j] = j < cols ? bias[j] : 0.0f;
     for (std::int32_t v = 0; v < Vectors; ++v) {
-      const B b = B::load_aligned(edge + v * W);
+      const B b = bias == nullptr ? B(0.0f)
+                  : whole         ? B::load_unaligned(bias + v * W)
+                                  : B::load_aligned(edge + v * W);
       for (std::int32_t r = 0; r < Rows; ++r) acc[r][v] = b;
     }
   }
   const float* w = panel;
   for (std::int32_t t = 0; t < taps; ++t) {
     const float* a[Rows];
-    for (std::int32_t r = 0; r < Rows; ++r) a[r] = ptrs[t * Rows + r];
+    bool padding = true;
+    for (std::int32_t r = 0; r < Rows; ++r) {
+      a[r] = ptrs[t * Rows + r];
+      padding = padding && a[r] == kZeros;
+    }
+    // A tap in the padding for every row of the tile (rows of a border output line) adds only
+    // zeros; the reference skips such taps too.
+    if (padding) {
+      w += static_cast<std::ptrdiff_t>(length) * NR;
+      continue;
+    }
     for (std::int32_t k = 0; k < length; ++k) {
       B wv[Vectors];
       for (std::int32_t v = 0; v < Vectors; ++v) wv[v] = B::load_aligned(w + v * W);
@@ -111,18 +132,20 @@ void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs
     float* shift_sums = stage.moments;
     for (std::int32_t v = 0; v < Vectors; ++v) {
       const B shift = stage.first ? acc[0][v] : B::load_unaligned(shift_sums + v * W);
-      B sum = stage.first ? B(0.0f) : B::load_unaligned(shift_sums + NR + v * W);
-      B squares = stage.first ? B(0.0f) : B::load_unaligned(shift_sums + 2 * NR + v * W);
+      // Two chains each over alternate rows, so the tile's sums take half the adds' latency.
+      B sum[2] = {stage.first ? B(0.0f) : B::load_unaligned(shift_sums + NR + v * W), B(0.0f)};
+      B squares[2] = {stage.first ? B(0.0f) : B::load_unaligned(shift_sums + 2 * NR + v * W),
+                      B(0.0f)};
       for (std::int32_t r = 0; r < Rows; ++r) {
         if (r < rows) {
           const B d = acc[r][v] - shift;
-          sum += d;
-          squares = xsimd::fma(d, d, squares);
+          sum[r % 2] += d;
+          squares[r % 2] = xsimd::fma(d, d, squares[r % 2]);
         }
       }
       shift.store_unaligned(shift_sums + v * W);
-      sum.store_unaligned(shift_sums + NR + v * W);
-      squares.store_unaligned(shift_sums + 2 * NR + v * W);
+      (sum[0] + sum[1]).store_unaligned(shift_sums + NR + v * W);
+      (squares[0] + squares[1]).store_unaligned(shift_sums + 2 * NR + v * W);
     }
   }
   if (stage.relu) {
@@ -161,19 +184,28 @@ struct IgemmProblem {
   std::int32_t taps;
   bool row_runs;     // taps are kernel rows (see kMaxRunFloats)
   std::int32_t run;  // row runs: kernel_w * in_c
-  // Offsets of each tap of the block from the window's top-left input float.
+  // Offsets of each tap of the block from the window's top-left input float, and its rows and
+  // columns from the window's top-left pixel.
   std::size_t tap_offset[kMaxBlockTaps];
+  std::int32_t tap_dy[kMaxBlockTaps];
+  std::int32_t tap_dx[kMaxBlockTaps];
 };
 
-// Pointers to each tap's input run for output rows [m0, m0 + Rows); rows past the end repeat
-// the last row so the tile reads valid memory. gather: Rows * kRunBlockK floats (row runs).
+// An output row's pixel: image, y and x.
+struct OutputPixel {
+  std::int32_t n, oy, ox;
+};
+
+// Pointers to each tap's input run for output rows [m0, m0 + Rows), whose first pixel is *at;
+// rows past the end repeat the last row so the tile reads valid memory. Leaves *at at row
+// m0 + Rows when there is one. gather: Rows * kRunBlockK floats (row runs).
 template <std::int32_t Rows>
-void build_row_pointers(const IgemmProblem& q, std::int32_t m0, const float** ptrs, float* gather) {
+void build_row_pointers(const IgemmProblem& q, std::int32_t m0, OutputPixel* at, const float** ptrs,
+                        float* gather) {
   const Conv2dParams& p = *q.p;
-  const std::int32_t plane = p.out_h * p.out_w;
-  std::int32_t n = m0 / plane;
-  std::int32_t oy = (m0 % plane) / p.out_w;
-  std::int32_t ox = m0 % p.out_w;
+  std::int32_t n = at->n;
+  std::int32_t oy = at->oy;
+  std::int32_t ox = at->ox;
   const std::int32_t span_h = (p.kernel_h - 1) * p.dilation_h;
   const std::int32_t span_w = (p.kernel_w - 1) * p.dilation_w;
   for (std::int32_t r = 0; r < Rows; ++r) {
@@ -194,27 +226,31 @@ void build_row_pointers(const IgemmProblem& q, std::int32_t m0, const float** pt
           if (inside_x) {
             run = line + static_cast<std::size_t>(x0) * p.in_c;
           } else {
+            // The run's floats inside the image are [begin, end); one select loop, since the
+            // runs are a few floats and library copies would cost more than they move.
             float* dst = gather + (static_cast<std::size_t>(r) * q.taps + t) * q.run;
-            for (std::int32_t kx = 0; kx < p.kernel_w; ++kx) {
-              const std::int32_t ix = x0 + kx;
-              const bool in = ix >= 0 && ix < p.in_w;
-              for (std::int32_t i = 0; i < p.in_c; ++i)
-                dst[kx * p.in_c + i] = in ? line[static_cast<std::size_t>(ix) * p.in_c + i] : 0.0f;
-            }
+            const std::int32_t begin = max_of(0, -x0) * p.in_c;
+            const std::int32_t end = min_of(p.kernel_w, p.in_w - x0) * p.in_c;
+            const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(x0) * p.in_c;
+            for (std::int32_t j = 0; j < q.run; ++j)
+              dst[j] = j >= begin && j < end ? line[first + j] : 0.0f;
             run = dst;
           }
         }
         ptrs[t * Rows + r] = run;
       }
     } else {
+      // Window-relative offsets, so no tap needs a division; the pointer is formed only for taps
+      // inside the image.
+      const std::ptrdiff_t window =
+          (static_cast<std::ptrdiff_t>(y0) * p.in_w + x0) * p.in_c + q.channel_off;
       for (std::int32_t t = 0; t < q.taps; ++t) {
-        const std::int32_t tap = q.first_tap + t;
-        const std::int32_t iy = y0 + (tap / p.kernel_w) * p.dilation_h;
-        const std::int32_t ix = x0 + (tap % p.kernel_w) * p.dilation_w;
-        const bool inside = iy >= 0 && iy < p.in_h && ix >= 0 && ix < p.in_w;
+        const std::int32_t iy = y0 + q.tap_dy[t];
+        const std::int32_t ix = x0 + q.tap_dx[t];
+        const bool inside = static_cast<std::uint32_t>(iy) < static_cast<std::uint32_t>(p.in_h) &&
+                            static_cast<std::uint32_t>(ix) < static_cast<std::uint32_t>(p.in_w);
         ptrs[t * Rows + r] =
-            inside ? image + (static_cast<std::size_t>(iy) * p.in_w + ix) * p.in_c + q.channel_off
-                   : kZeros;
+            inside ? image + (window + static_cast<std::ptrdiff_t>(q.tap_offset[t])) : kZeros;
       }
     }
     // Step to the next output pixel, except past the last row, which repeats.
@@ -226,6 +262,7 @@ void build_row_pointers(const IgemmProblem& q, std::int32_t m0, const float** pt
       }
     }
   }
+  *at = {n, oy, ox};
 }
 
 // Copies weight rows of the K block into a panel of `stride`-float rows, zero past `cols`.
@@ -249,6 +286,8 @@ void pack_panel(const Conv2dParams& p, const float* weights, std::int32_t tap_fl
 // Columns per N block when the output stage accumulates moments (their running sums stay on
 // the stack).
 constexpr std::int32_t kMaxMomentColumns = 512;
+// Widest register tile: two vectors of the widest batch (AVX-512).
+constexpr std::int32_t kMaxTileColumns = 32;
 
 // The output stage of the columns of one N block on the last K block: ReLU, and the moments'
 // destination for the block's first column (null for none).
@@ -256,6 +295,49 @@ struct ColumnStage {
   bool relu;
   RunningStats* stats;
 };
+
+// Every column's moments over the rows of one call so far, merged block by block; they reach the
+// caller's RunningStats once per call.
+struct CallMoments {
+  std::uint64_t count;
+  double mean[kMaxMomentColumns + kMaxTileColumns];
+  double m2[kMaxMomentColumns + kMaxTileColumns];
+};
+
+// Chan's merge of one block of `count` rows (tile sums laid out [tile][shift, sum, squares][NR])
+// into the call's moments. All columns share both counts, so the weights are computed once and
+// the per-column work is a few multiply-adds in double, with no division.
+template <std::int32_t NR>
+void merge_block_moments(const float* moments, std::int32_t tiles, double count,
+                         CallMoments* call) {
+  const double inv_count = 1.0 / count;
+  const double before = static_cast<double>(call->count);
+  const double total = before + count;
+  const double weight = count / total;
+  const double cross = before * count / total;
+  const bool first = call->count == 0;
+  for (std::int32_t t = 0; t < tiles; ++t) {
+    const float* sums = moments + 3 * t * NR;
+    double* mean = call->mean + t * NR;
+    double* m2 = call->m2 + t * NR;
+    for (std::int32_t j = 0; j < NR; ++j) {
+      const double s1 = sums[NR + j];
+      // Rounding can leave the block's M2 slightly negative; a NaN must stay NaN.
+      const double block_m2_raw = static_cast<double>(sums[2 * NR + j]) - s1 * s1 * inv_count;
+      const double block_m2 = block_m2_raw < 0.0 ? 0.0 : block_m2_raw;
+      const double block_mean = static_cast<double>(sums[j]) + s1 * inv_count;
+      if (first) {
+        mean[j] = block_mean;
+        m2[j] = block_m2;
+      } else {
+        const double delta = block_mean - mean[j];
+        mean[j] += delta * weight;
+        m2[j] += block_m2 + delta * delta * cross;
+      }
+    }
+  }
+  call->count += static_cast<std::uint64_t>(count);
+}
 
 // Runs tiles of `Rows` x `Vectors` over all rows for the panels [tile0, tile1) of an N block.
 template <class Arch, std::int32_t Rows, std::int32_t Vectors>
@@ -271,8 +353,12 @@ void igemm_columns(const IgemmProblem& q, std::int32_t length, const float* pane
   alignas(64) float moments[3 * (kMaxMomentColumns + NR)];
   assert(stage.stats == nullptr || tiles * NR <= kMaxMomentColumns + NR);
   const std::int32_t block_rows = max_of(1, kMomentBlockRows / Rows) * Rows;
+  static_assert(NR <= kMaxTileColumns, "CallMoments holds the widest tile");
+  CallMoments call_moments;
+  call_moments.count = 0;
+  OutputPixel at = {0, 0, 0};
   for (std::int32_t m0 = 0; m0 < q.rows; m0 += Rows) {
-    build_row_pointers<Rows>(q, m0, ptrs, gather);
+    build_row_pointers<Rows>(q, m0, &at, ptrs, gather);
     const std::int32_t rows = min_of(Rows, q.rows - m0);
     float* c = output + static_cast<std::size_t>(m0) * p.out_c + col0;
     const bool first = m0 % block_rows == 0;
@@ -286,13 +372,14 @@ void igemm_columns(const IgemmProblem& q, std::int32_t length, const float* pane
                                       tile_cols, tile_stage);
     }
     const std::int32_t end = m0 + rows;
-    if (stage.stats != nullptr && (end % block_rows == 0 || end == q.rows)) {
-      const std::uint64_t count = static_cast<std::uint64_t>(end - (m0 - m0 % block_rows));
-      for (std::int32_t j = 0; j < cols; ++j) {
-        const float* sums = moments + 3 * (j / NR) * NR + j % NR;
-        stage.stats[j].merge(block_moments(count, sums[0], sums[NR], sums[2 * NR]));
-      }
-    }
+    if (stage.stats != nullptr && (end % block_rows == 0 || end == q.rows))
+      merge_block_moments<NR>(moments, tiles, static_cast<double>(end - (m0 - m0 % block_rows)),
+                              &call_moments);
+  }
+  if (stage.stats != nullptr) {
+    for (std::int32_t j = 0; j < cols; ++j)
+      stage.stats[j].merge(
+          RunningStats::from_moments(call_moments.count, call_moments.mean[j], call_moments.m2[j]));
   }
 }
 
@@ -304,7 +391,7 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
   constexpr std::int32_t NR = 2 * W;
   const std::int32_t group_in = p.in_c / p.groups;
   const std::int32_t group_out = p.out_c / p.groups;
-  IgemmProblem q = {&p, input, p.batch * p.out_h * p.out_w, 0, 0, 0, false, 0, {}};
+  IgemmProblem q = {&p, input, p.batch * p.out_h * p.out_w, 0, 0, 0, false, 0, {}, {}, {}};
   q.row_runs =
       p.groups == 1 && p.dilation_w == 1 && p.kernel_w > 1 && p.kernel_w * p.in_c <= kMaxRunFloats;
   q.run = p.kernel_w * p.in_c;
@@ -312,10 +399,10 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
   const std::int32_t tap_floats = q.row_runs ? q.run : group_in;
   const std::int32_t kernel_taps = q.row_runs ? p.kernel_h : p.kernel_h * p.kernel_w;
   const std::int32_t segment = min_of(tap_floats, kMaxSegment);
-  const std::int32_t block_taps = q.row_runs ? min_of(kRunBlockK / q.run, kMaxBlockTaps)
-                                  : tap_floats > kMaxSegment
-                                      ? 1
-                                      : max_of(1, min_of(kMaxBlockK / tap_floats, kMaxBlockTaps));
+  const std::int32_t block_taps =
+      q.row_runs                 ? min_of(kRunBlockK / q.run, kMaxBlockTaps)
+      : tap_floats > kMaxSegment ? 1
+                                 : max_of(1, min_of(kMaxBlockK<NR> / tap_floats, kMaxBlockTaps));
   alignas(64) float panels[kPanelFloats];
   for (std::int32_t g = 0; g < p.groups; ++g) {
     for (std::int32_t c0 = 0; c0 < tap_floats; c0 += segment) {
@@ -327,8 +414,10 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
         for (std::int32_t t = 0; t < q.taps; ++t) {
           const std::int32_t ky = q.row_runs ? t0 + t : (t0 + t) / p.kernel_w;
           const std::int32_t kx = q.row_runs ? 0 : (t0 + t) % p.kernel_w;
-          q.tap_offset[t] = (static_cast<std::size_t>(ky) * p.dilation_h * p.in_w +
-                             static_cast<std::size_t>(kx) * p.dilation_w) *
+          q.tap_dy[t] = ky * p.dilation_h;
+          q.tap_dx[t] = kx * p.dilation_w;
+          q.tap_offset[t] = (static_cast<std::size_t>(q.tap_dy[t]) * p.in_w +
+                             static_cast<std::size_t>(q.tap_dx[t])) *
                             p.in_c;
         }
         const bool accumulate = c0 > 0 || t0 > 0;
