@@ -116,7 +116,9 @@ void run_bench(const BenchOptions& options) {
   print_kernel("conv2d 64->64 3x3 p1, 32x32, batch 1",
                bench::time_conv2d(level, {1, 32, 32, 64, 64, 3, 1, 1, 1}), peak);
 
-  std::printf("seed model layers, batch 64:\n");
+  std::printf(
+      "seed model layers, batch 64 (PyTorch's nominal FLOPs; the kernels skip taps that "
+      "fall wholly in the padding, so these may pass the peak):\n");
   const bench::ConvShape seed_convs[] = {{64, 28, 28, 1, 8, 5, 2, 1, 1},
                                          {64, 13, 13, 8, 16, 3, 1, 2, 1},
                                          {64, 15, 15, 16, 32, 3, 1, 2, 1},
