@@ -37,3 +37,31 @@ TEST_CASE("required_bytes is exact: one byte less fails, the count itself binds"
   CHECK(model.bound());
   CHECK(exact.used() == bytes);
 }
+
+TEST_CASE("parameters copy out and back in, in layer order, and bad calls change nothing") {
+  lsuv::Model model;
+  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 1) == lsuv::Status::ok);
+  std::vector<float> values(model.parameter_count());
+  CHECK(values.size() == 8 * 25 + 8 + 16 * 72 + 16 + 32 * 144 + 32 + 32 * 288 + 32 + 320 + 10);
+  CHECK(model.copy_parameters_to(values.data(), values.size()) == lsuv::Status::not_bound);
+  std::vector<unsigned char> memory(model.required_bytes() + lsuv::Arena::kAlignment);
+  lsuv::Arena arena(memory.data(), memory.size());
+  REQUIRE(model.bind(arena) == lsuv::Status::ok);
+
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+  REQUIRE(model.copy_parameters_from(values.data(), values.size()) == lsuv::Status::ok);
+  CHECK(model.layer(0).weights[0] == 0.0f);
+  CHECK(model.layer(0).bias[0] == 200.0f);     // conv1's 200 weights come first
+  CHECK(model.layer(2).weights[0] == 208.0f);  // then its 8 biases, then conv2
+  CHECK(model.layer(9).bias[9] == static_cast<float>(values.size() - 1));
+
+  std::vector<float> copy(values.size());
+  REQUIRE(model.copy_parameters_to(copy.data(), copy.size()) == lsuv::Status::ok);
+  CHECK(copy == values);
+  CHECK(model.copy_parameters_to(copy.data(), copy.size() - 1) == lsuv::Status::invalid_argument);
+  CHECK(model.copy_parameters_from(nullptr, copy.size()) == lsuv::Status::invalid_argument);
+  const std::vector<float> shorter(values.size() - 1, -1.0f);
+  CHECK(model.copy_parameters_from(shorter.data(), shorter.size()) ==
+        lsuv::Status::invalid_argument);
+  CHECK(model.layer(0).weights[5] == 5.0f);
+}

@@ -50,12 +50,8 @@ inline std::vector<float> gaussian_images(std::size_t count, lsuv::ImageShape sh
 
 // Every parameter of the model, in layer order.
 inline std::vector<float> snapshot(const lsuv::Model& model) {
-  std::vector<float> all;
-  for (std::int32_t i = 0; i < model.layer_count(); ++i) {
-    const lsuv::Layer& layer = model.layer(i);
-    all.insert(all.end(), layer.weights, layer.weights + layer.weight_count);
-    if (layer.bias != nullptr) all.insert(all.end(), layer.bias, layer.bias + layer.bias_count);
-  }
+  std::vector<float> all(model.parameter_count());
+  REQUIRE(model.copy_parameters_to(all.data(), all.size()) == lsuv::Status::ok);
   return all;
 }
 

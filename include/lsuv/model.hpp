@@ -110,6 +110,13 @@ class Model {
   const Layer& layer(std::int32_t index) const { return layers_[index]; }
   // Index of the layer with this name, or -1.
   std::int32_t find_layer(const char* name) const;
+
+  // Every parameter as one array: each layer's weights then its bias, in layer order and kernel
+  // layout. A snapshot to restore later (say, to retry an initialisation) or to keep in flash.
+  std::size_t parameter_count() const;
+  // Errors: not_bound; invalid_argument (null pointer, count != parameter_count()).
+  Status copy_parameters_to(float* destination, std::size_t count) const;
+  Status copy_parameters_from(const float* source, std::size_t count);
   ImageShape input_shape() const { return input_; }
   ImageShape output_shape() const { return count_ > 0 ? layers_[count_ - 1].output : input_; }
   std::int32_t max_batch() const { return max_batch_; }

@@ -107,24 +107,13 @@ LayerStatistics measure(Model& model, BatchSource& source) {
 }
 
 std::vector<float> save_parameters(const Model& model) {
-  std::vector<float> values;
-  for (std::int32_t i = 0; i < model.layer_count(); ++i) {
-    const Layer& layer = model.layer(i);
-    values.insert(values.end(), layer.weights, layer.weights + layer.weight_count);
-    values.insert(values.end(), layer.bias, layer.bias + layer.bias_count);
-  }
+  std::vector<float> values(model.parameter_count());
+  check(model.copy_parameters_to(values.data(), values.size()), "saving the parameters");
   return values;
 }
 
-void restore_parameters(const Model& model, const std::vector<float>& values) {
-  const float* cursor = values.data();
-  for (std::int32_t i = 0; i < model.layer_count(); ++i) {
-    const Layer& layer = model.layer(i);
-    std::copy(cursor, cursor + layer.weight_count, layer.weights);
-    cursor += layer.weight_count;
-    std::copy(cursor, cursor + layer.bias_count, layer.bias);
-    cursor += layer.bias_count;
-  }
+void restore_parameters(Model& model, const std::vector<float>& values) {
+  check(model.copy_parameters_from(values.data(), values.size()), "restoring the parameters");
 }
 
 void print_statistics(const Model& model, const LayerStatistics& stats, const std::string& title) {

@@ -57,7 +57,7 @@ void print_report(const Model& model, const LsuvReport& report);
 
 // Every parameter of the model in layer order, and back.
 std::vector<float> save_parameters(const Model& model);
-void restore_parameters(const Model& model, const std::vector<float>& values);
+void restore_parameters(Model& model, const std::vector<float>& values);
 
 // Wall time of f(), in milliseconds: the median of `repeats` runs.
 template <class F>

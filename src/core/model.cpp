@@ -236,6 +236,42 @@ Status Model::bind(Arena& arena) {
   return Status::ok;
 }
 
+std::size_t Model::parameter_count() const {
+  std::size_t total = 0;
+  for (std::int32_t i = 0; i < count_; ++i)
+    total += layers_[i].weight_count + layers_[i].bias_count;
+  return total;
+}
+
+Status Model::copy_parameters_to(float* destination, std::size_t count) const {
+  if (!bound_) return Status::not_bound;
+  if (destination == nullptr || count != parameter_count()) return Status::invalid_argument;
+  for (std::int32_t i = 0; i < count_; ++i) {
+    const Layer& layer = layers_[i];
+    if (layer.weight_count > 0)
+      std::memcpy(destination, layer.weights, layer.weight_count * sizeof(float));
+    destination += layer.weight_count;
+    if (layer.bias_count > 0)
+      std::memcpy(destination, layer.bias, layer.bias_count * sizeof(float));
+    destination += layer.bias_count;
+  }
+  return Status::ok;
+}
+
+Status Model::copy_parameters_from(const float* source, std::size_t count) {
+  if (!bound_) return Status::not_bound;
+  if (source == nullptr || count != parameter_count()) return Status::invalid_argument;
+  for (std::int32_t i = 0; i < count_; ++i) {
+    const Layer& layer = layers_[i];
+    if (layer.weight_count > 0)
+      std::memcpy(layer.weights, source, layer.weight_count * sizeof(float));
+    source += layer.weight_count;
+    if (layer.bias_count > 0) std::memcpy(layer.bias, source, layer.bias_count * sizeof(float));
+    source += layer.bias_count;
+  }
+  return Status::ok;
+}
+
 std::int32_t Model::find_layer(const char* name) const {
   for (std::int32_t i = 0; i < count_; ++i)
     if (names_equal(layers_[i].spec.name, name)) return i;

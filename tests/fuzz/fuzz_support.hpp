@@ -54,13 +54,8 @@ class ByteReader {
 
 // Every parameter of the model, in layer order.
 inline std::vector<float> parameters(const lsuv::Model& model) {
-  std::vector<float> all;
-  for (std::int32_t i = 0; i < model.layer_count(); ++i) {
-    const lsuv::Layer& layer = model.layer(i);
-    if (layer.weights != nullptr)
-      all.insert(all.end(), layer.weights, layer.weights + layer.weight_count);
-    if (layer.bias != nullptr) all.insert(all.end(), layer.bias, layer.bias + layer.bias_count);
-  }
+  std::vector<float> all(model.parameter_count());
+  if (model.copy_parameters_to(all.data(), all.size()) != lsuv::Status::ok) all.clear();
   return all;
 }
 
