@@ -72,33 +72,15 @@ void bench_lsuv(const BenchOptions& options) {
   const std::vector<float> start = save_parameters(model);
 
   ArrayBatchSource source(images.data(), options.calibration_images, kSeedInput, kBatch);
-  LsuvOptions lsuv;
-  std::vector<unsigned char> scratch(lsuv_scratch_bytes(model, source, lsuv) + Arena::kAlignment);
   LsuvReport report;
-  std::vector<double> lsuv_ms;
-  for (int r = 0; r < 5; ++r) {
-    restore_parameters(model, start);
-    Arena arena(scratch.data(), scratch.size());
-    Status status = Status::ok;
-    lsuv_ms.push_back(median_milliseconds(
-        1, [&] { status = lsuv_initialize(model, source, lsuv, arena, &report); }));
-    check(status, "LSUV");
-  }
-  std::sort(lsuv_ms.begin(), lsuv_ms.end());
-  const double forward_ms = median_milliseconds(9, [&] {
-    for (std::int32_t b = 0; b < source.batch_count(); ++b)
-      check(
-          model.forward(
-              images.data() + static_cast<std::size_t>(b) * kBatch * kSeedInput.elements(), kBatch),
-          "forward");
-  });
+  const LsuvTiming t = time_lsuv(model, source, LsuvOptions(), start, 5, &report);
   std::printf("LSUV (seed variant) of the seed model over %d %s, batches of %d:\n",
               static_cast<int>(options.calibration_images), origin, static_cast<int>(kBatch));
   std::printf(
-      "  LSUV %.2f ms (median of 5, %s); one forward pass over them %.2f ms (median of 9);"
+      "  LSUV %.2f ms (median of 5, %s); one forward pass over them %.2f ms (median of 11);"
       " ratio %.2f\n",
-      lsuv_ms[lsuv_ms.size() / 2], report.cached_inputs ? "inputs cached" : "inputs recomputed",
-      forward_ms, lsuv_ms[lsuv_ms.size() / 2] / forward_ms);
+      t.lsuv_ms, report.cached_inputs ? "inputs cached" : "inputs recomputed", t.forward_ms,
+      t.lsuv_ms / t.forward_ms);
 }
 
 }  // namespace

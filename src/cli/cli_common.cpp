@@ -116,6 +116,35 @@ void restore_parameters(Model& model, const std::vector<float>& values) {
   check(model.copy_parameters_from(values.data(), values.size()), "restoring the parameters");
 }
 
+LsuvTiming time_lsuv(Model& model, BatchSource& source, const LsuvOptions& options,
+                     const std::vector<float>& start, int repeats, LsuvReport* report) {
+  std::vector<unsigned char> scratch(lsuv_scratch_bytes(model, source, options) +
+                                     Arena::kAlignment);
+  std::vector<double> lsuv_times;
+  for (int r = 0; r < repeats; ++r) {
+    restore_parameters(model, start);
+    Arena arena(scratch.data(), scratch.size());
+    Status status = Status::ok;
+    lsuv_times.push_back(median_milliseconds(
+        1, [&] { status = lsuv_initialize(model, source, options, arena, report); }));
+    check(status, "LSUV");
+  }
+  std::sort(lsuv_times.begin(), lsuv_times.end());
+
+  std::vector<std::vector<float>> images(static_cast<std::size_t>(source.batch_count()));
+  std::vector<std::int32_t> counts(images.size());
+  for (std::int32_t b = 0; b < source.batch_count(); ++b) {
+    images[b].resize(static_cast<std::size_t>(source.max_batch_size()) *
+                     source.image_shape().elements());
+    check(source.read(b, images[b].data(), &counts[b]), "reading a batch");
+  }
+  const double forward_ms = median_milliseconds(repeats * 2 + 1, [&] {
+    for (std::size_t b = 0; b < images.size(); ++b)
+      check(model.forward(images[b].data(), counts[b]), "forward");
+  });
+  return {lsuv_times[lsuv_times.size() / 2], forward_ms};
+}
+
 void print_statistics(const Model& model, const LayerStatistics& stats, const std::string& title) {
   std::printf("--- %s\n", title.c_str());
   std::printf("  %-8s %-7s %10s %10s\n", "layer", "module", "mean", "std");

@@ -59,6 +59,16 @@ void print_report(const Model& model, const LsuvReport& report);
 std::vector<float> save_parameters(const Model& model);
 void restore_parameters(Model& model, const std::vector<float>& values);
 
+// LSUV timed from the same starting weights (median of `repeats`) against one forward pass
+// over the same calibration images (median of 2 * repeats + 1). Leaves the model
+// LSUV-initialised and the last run's report in *report.
+struct LsuvTiming {
+  double lsuv_ms;
+  double forward_ms;
+};
+LsuvTiming time_lsuv(Model& model, BatchSource& source, const LsuvOptions& options,
+                     const std::vector<float>& start, int repeats, LsuvReport* report);
+
 // Wall time of f(), in milliseconds: the median of `repeats` runs.
 template <class F>
 double median_milliseconds(int repeats, F&& f) {

@@ -35,43 +35,7 @@ void initialise(Model& model, Initializer initializer, std::uint64_t seed) {
   check(initialize(model, initializer, options, arena), initializer_name(initializer));
 }
 
-// Times LSUV from the same starting weights (median of `repeats`) against one forward pass over
-// the same calibration images, and leaves the model LSUV-initialised.
-struct Timing {
-  double lsuv_ms;
-  double forward_ms;
-};
-
-Timing run_timed_lsuv(Model& model, BatchSource& source, const LsuvOptions& options,
-                      const std::vector<float>& start, int repeats, LsuvReport* report) {
-  std::vector<unsigned char> scratch(lsuv_scratch_bytes(model, source, options) +
-                                     Arena::kAlignment);
-  std::vector<double> lsuv_times;
-  for (int r = 0; r < repeats; ++r) {
-    restore_parameters(model, start);
-    Arena arena(scratch.data(), scratch.size());
-    Status status = Status::ok;
-    lsuv_times.push_back(median_milliseconds(
-        1, [&] { status = lsuv_initialize(model, source, options, arena, report); }));
-    check(status, "LSUV");
-  }
-  std::sort(lsuv_times.begin(), lsuv_times.end());
-
-  std::vector<std::vector<float>> images(static_cast<std::size_t>(source.batch_count()));
-  std::vector<std::int32_t> counts(images.size());
-  for (std::int32_t b = 0; b < source.batch_count(); ++b) {
-    images[b].resize(static_cast<std::size_t>(source.max_batch_size()) *
-                     source.image_shape().elements());
-    check(source.read(b, images[b].data(), &counts[b]), "reading a batch");
-  }
-  const double forward_ms = median_milliseconds(repeats * 2 + 1, [&] {
-    for (std::size_t b = 0; b < images.size(); ++b)
-      check(model.forward(images[b].data(), counts[b]), "forward");
-  });
-  return {lsuv_times[lsuv_times.size() / 2], forward_ms};
-}
-
-void print_timing(const Timing& t, const LsuvReport& report, const char* what) {
+void print_timing(const LsuvTiming& t, const LsuvReport& report, const char* what) {
   std::printf(
       "  %s took %.2f ms over %lld images (%s); one forward pass over them: %.2f ms; "
       "ratio %.2f\n",
@@ -115,7 +79,7 @@ void run_demo(const DemoOptions& options) {
   LsuvReport report;
   LsuvOptions seed_variant;
   seed_variant.variant = LsuvVariant::seed;
-  Timing t = run_timed_lsuv(model, batch1, seed_variant, pytorch_default, options.repeats, &report);
+  LsuvTiming t = time_lsuv(model, batch1, seed_variant, pytorch_default, options.repeats, &report);
   std::printf("\nLSUV, seed variant (W /= std; b = (b - mean) / std), calibrated on batch 1:\n");
   print_report(model, report);
   print_timing(t, report, "LSUV");
@@ -127,7 +91,7 @@ void run_demo(const DemoOptions& options) {
   paper.orthonormal_preinit = true;
   paper.seed = options.seed;
   paper.tolerance = options.tolerance;
-  t = run_timed_lsuv(model, batch1, paper, pytorch_default, options.repeats, &report);
+  t = time_lsuv(model, batch1, paper, pytorch_default, options.repeats, &report);
   std::printf(
       "\nLSUV, paper variant (orthonormal pre-init, W /= sqrt(var) until |var - 1| < "
       "%.3g), calibrated on batch 1:\n",
@@ -137,8 +101,8 @@ void run_demo(const DemoOptions& options) {
   print_statistics(model, measure(model, batch1), "LSUV (paper variant), batch 1");
   print_statistics(model, measure(model, batch2), "LSUV (paper variant), held-out batch 2");
 
-  t = run_timed_lsuv(model, calibration, seed_variant, pytorch_default,
-                     options.repeats > 3 ? 3 : options.repeats, &report);
+  t = time_lsuv(model, calibration, seed_variant, pytorch_default,
+                options.repeats > 3 ? 3 : options.repeats, &report);
   std::printf("\nLSUV, seed variant, calibrated on %d batches x %d training images:\n",
               static_cast<int>(many), static_cast<int>(batch));
   print_report(model, report);
