@@ -11,10 +11,16 @@
 #include <vector>
 
 #include "lsuv/arena.hpp"
+#include "lsuv/cpu.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/model.hpp"
 
 namespace lsuv_test {
+
+// Restores the best kernel level when a test case that forced a lower one ends.
+struct LevelGuard {
+  ~LevelGuard() { (void)lsuv::set_cpu_level_limit(lsuv::cpu_level_detected()); }
+};
 
 struct BoundModel {
   lsuv::Model model;

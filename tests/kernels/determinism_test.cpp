@@ -87,14 +87,11 @@ std::uint64_t fnv1a(const std::vector<float>& values) {
   return hash;
 }
 
-struct LevelGuard {
-  ~LevelGuard() { (void)lsuv::set_cpu_level_limit(lsuv::cpu_level_detected()); }
-};
 
 }  // namespace
 
 TEST_CASE("determinism: LSUV at the reference level is bit-identical on every target") {
-  LevelGuard guard;
+  lsuv_test::LevelGuard guard;
   const Outcome ref = lsuv_at(CpuLevel::ref);
   const std::uint64_t hash = fnv1a(ref.parameters);
   MESSAGE("hash of the LSUV-initialised parameters at level ref: " << hash);
@@ -102,7 +99,7 @@ TEST_CASE("determinism: LSUV at the reference level is bit-identical on every ta
 }
 
 TEST_CASE("determinism: every SIMD level agrees with the reference within tolerance") {
-  LevelGuard guard;
+  lsuv_test::LevelGuard guard;
   const Outcome ref = lsuv_at(CpuLevel::ref);
   for (CpuLevel level : {CpuLevel::sse2, CpuLevel::avx2, CpuLevel::avx512, CpuLevel::neon}) {
     if (!lsuv::cpu_level_supported(level)) continue;

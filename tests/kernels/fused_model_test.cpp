@@ -46,10 +46,6 @@ std::vector<CpuLevel> machine_levels() {
   return levels;
 }
 
-// Restores the best level when a test case ends.
-struct LevelGuard {
-  ~LevelGuard() { (void)lsuv::set_cpu_level_limit(lsuv::cpu_level_detected()); }
-};
 
 // Copies every layer's output and its per-channel exact statistics.
 class Recorder final : public lsuv::LayerObserver {
@@ -74,7 +70,7 @@ double relative_difference(double got, double want) {
 }  // namespace
 
 TEST_CASE("Model::forward fuses ReLU into conv2d and linear with bit-identical results") {
-  LevelGuard guard;
+  lsuv_test::LevelGuard guard;
   auto m = lsuv_test::make_model(kNet, kLayers, kInput, kBatch);
   const std::vector<float> images = lsuv_test::gaussian_images(kBatch, kInput, 5);
   for (CpuLevel level : machine_levels()) {
@@ -102,7 +98,7 @@ TEST_CASE("Model::forward fuses ReLU into conv2d and linear with bit-identical r
 }
 
 TEST_CASE("fused per-channel statistics match the exact statistics of the unfused output") {
-  LevelGuard guard;
+  lsuv_test::LevelGuard guard;
   auto m = lsuv_test::make_model(kNet, kLayers, kInput, kBatch);
   const std::vector<float> images = lsuv_test::gaussian_images(kBatch, kInput, 6, 3.0f, 0.5f);
   const lsuv::ConstTensorView input = {images.data(), kBatch, kInput};
@@ -175,7 +171,7 @@ void unfused_lsuv(lsuv::Model& model, const std::vector<float>& images, bool per
 }
 
 TEST_CASE("LSUV with fused statistics gives the parameters of the unfused computation") {
-  LevelGuard guard;
+  lsuv_test::LevelGuard guard;
   const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 7, 0.2f, 0.9f);
   for (CpuLevel level : machine_levels()) {
     for (bool per_channel : {false, true}) {
