@@ -94,8 +94,10 @@ Status carve(const Model& model, const BatchSource& source, const LsuvOptions& o
   ws->batches = source.batch_count();
   ws->cached = with_cache;
   ws->backup = arena.allocate<float>(parameter_floats(model, options));
-  ws->batch = arena.allocate<float>(static_cast<std::size_t>(source.max_batch_size()) *
-                                    model.input_shape().elements());
+  // Recomputing reads one source batch at a time; the cache reads batches into its own slots.
+  if (!with_cache)
+    ws->batch = arena.allocate<float>(static_cast<std::size_t>(source.max_batch_size()) *
+                                      model.input_shape().elements());
   ws->counts = arena.allocate<std::int32_t>(static_cast<std::size_t>(ws->batches));
   ws->channel_stats = arena.allocate<RunningStats>(static_cast<std::size_t>(max_channels));
   ws->scale = arena.allocate<double>(static_cast<std::size_t>(max_channels));
