@@ -679,6 +679,11 @@ def::NchwTensor torch_forward(const lsuv::Model& model, const TorchParameters& p
       case lsuv::LayerKind::flatten:
         x = def::flatten(x);
         break;
+      case lsuv::LayerKind::add:
+      case lsuv::LayerKind::batch_norm2d:
+      case lsuv::LayerKind::relu6:
+      case lsuv::LayerKind::hardtanh:
+        FAIL("graph ops are not in this chain pipeline");
     }
   }
   return x;

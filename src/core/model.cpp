@@ -341,6 +341,11 @@ Status Model::run_layer_staged(std::int32_t index, ConstTensorView input, Tensor
       if (output.data != input.data)
         std::memmove(output.data, input.data, input.elements() * sizeof(float));
       break;
+    case LayerKind::add:
+    case LayerKind::batch_norm2d:
+    case LayerKind::relu6:
+    case LayerKind::hardtanh:
+      return Status::invalid_argument;  // refused by configure()
   }
   if (channel_stats != nullptr)
     add_per_channel(output.data, static_cast<std::size_t>(output.batch) * out.height * out.width,

@@ -29,6 +29,11 @@ bool layers_equal(const LayerSpec& a, const LayerSpec& b) {
     case LayerKind::adaptive_avg_pool2d:
     case LayerKind::flatten:
       return true;
+    case LayerKind::add:
+    case LayerKind::batch_norm2d:
+    case LayerKind::relu6:
+    case LayerKind::hardtanh:
+      return false;  // not in the text grammar yet
   }
   return false;
 }
@@ -109,6 +114,11 @@ void write_layer(const LayerSpec& layer, TextWriter* out) {
     case LayerKind::flatten:
       out->print("Flatten()\n");
       return;
+    case LayerKind::add:
+    case LayerKind::batch_norm2d:
+    case LayerKind::relu6:
+    case LayerKind::hardtanh:
+      break;  // not in the text grammar yet
   }
   out->print("?\n");  // an invalid kind: the round-trip check below rejects it
 }

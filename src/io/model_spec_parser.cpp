@@ -534,6 +534,11 @@ class Parser {
       case LayerKind::flatten:
         LSUV_TRY(expect_integer(slots, 0, 1, false));
         return expect_integer(slots, 1, -1, false);
+      case LayerKind::add:
+      case LayerKind::batch_norm2d:
+      case LayerKind::relu6:
+      case LayerKind::hardtanh:
+        break;  // not in the text grammar yet
     }
     return Status::unsupported;
   }
