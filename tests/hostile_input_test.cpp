@@ -707,7 +707,9 @@ TEST_CASE("hostile: the lsuv program fails cleanly on bad input and keeps its ou
     const CliResult result = run_cli({"stats", "--spec", spec, "--weights", poisoned, "--images",
                                       images, "--batches", "2", "--batch-size", "8"});
     check_clean_failure(result);
-    CHECK(result.stderr_text.find("non_finite") != std::string::npos);
+    // The message names the file and the value (issue 12, item 5).
+    CHECK(result.stderr_text ==
+          "lsuv: loading " + poisoned + "/l1.bias.npy: NaN at element 1 (C order)\n");
     // And forward with the same weights keeps the old output.
     check_clean_failure(run_cli(
         {"forward", "--spec", spec, "--weights", poisoned, "--input", input, "--output", output}));
@@ -733,7 +735,10 @@ TEST_CASE("hostile: the lsuv program fails cleanly on bad input and keeps its ou
     const CliResult result = run_cli(
         {"forward", "--spec", other, "--weights", weights, "--input", input, "--output", output});
     check_clean_failure(result);
-    CHECK(result.stderr_text.find("shape_mismatch") != std::string::npos);
+    // The message names the file, the expected and the actual shape (issue 12, item 5).
+    CHECK(result.stderr_text == "lsuv: loading " + weights +
+                                    "/conv1.weight.npy: shape (5, 1, 3, 3) expected, file has "
+                                    "(4, 1, 3, 3)\n");
   }
 
   CHECK(directory_contents(weights) == weights_before);

@@ -6,10 +6,19 @@
 #include "cli/cli_common.hpp"
 #include "lsuv/io/idx.hpp"
 #include "lsuv/io/npy.hpp"
+#include "lsuv/io/output_path.hpp"
 #include "lsuv/io/weights.hpp"
 
 namespace lsuv::cli {
 namespace {
+
+// Fails with the io layer's words when it has them: "loading wt/conv2.weight.npy: shape ...".
+void check_file(Status status, const char* verb, const std::string& path, const FileError& error) {
+  if (status == Status::ok) return;
+  if (error.message[0] == '\0') check(status, verb + (" " + path));
+  fail(std::string(verb) + " " + (error.file[0] != '\0' ? error.file : path) + ": " +
+       error.message);
+}
 
 IdxBatchSource make_source(const IdxImages& images, const DataOptions& data) {
   if (data.batches <= 0 || data.batch_size <= 0)
@@ -42,6 +51,9 @@ void check_input_shape(const ModelSpec& spec, const IdxImages& images, const std
 }  // namespace
 
 void run_init(const InitCommand& command) {
+  FileError error;
+  check_file(check_output_directory(command.output.c_str(), &error), "writing", command.output,
+             error);
   const ModelSpec spec = load_spec(command.spec);
   auto loaded = bind_model(spec, command.data.batch_size);
   Model& model = loaded->model;
@@ -66,14 +78,16 @@ void run_init(const InitCommand& command) {
     print_report(model, report);
     check(status, "LSUV");
   }
-  check(save_weights(model, command.output.c_str()), "writing " + command.output);
+  check_file(save_weights(model, command.output.c_str(), &error), "writing", command.output, error);
   std::printf("weights written to %s\n", command.output.c_str());
 }
 
 void run_stats(const StatsCommand& command) {
   const ModelSpec spec = load_spec(command.spec);
   auto loaded = bind_model(spec, command.data.batch_size);
-  check(load_weights(loaded->model, command.weights.c_str()), "loading " + command.weights);
+  FileError error;
+  check_file(load_weights(loaded->model, command.weights.c_str(), &error), "loading",
+             command.weights, error);
   const IdxImages images = load_images(command.data.images);
   check_input_shape(spec, images, command.data.images);
   IdxBatchSource source = make_source(images, command.data);
@@ -83,9 +97,11 @@ void run_stats(const StatsCommand& command) {
 }
 
 void run_forward(const ForwardCommand& command) {
+  FileError error;
+  check_file(check_output_file(command.output.c_str(), &error), "writing", command.output, error);
   const ModelSpec spec = load_spec(command.spec);
   NpyArray input;
-  check(read_npy(command.input.c_str(), &input), "reading " + command.input);
+  check_file(read_npy(command.input.c_str(), &input, &error), "reading", command.input, error);
   const ImageShape in = spec.input;
   if (input.dtype != NpyDtype::float32 || input.shape.size() != 4 || input.shape[0] < 1 ||
       input.shape[1] != in.channels || input.shape[2] != in.height || input.shape[3] != in.width)
@@ -95,7 +111,8 @@ void run_forward(const ForwardCommand& command) {
   const std::int32_t n = static_cast<std::int32_t>(input.shape[0]);
   auto loaded = bind_model(spec, n);
   Model& model = loaded->model;
-  check(load_weights(model, command.weights.c_str()), "loading " + command.weights);
+  check_file(load_weights(model, command.weights.c_str(), &error), "loading", command.weights,
+             error);
 
   // NCHW -> NHWC.
   const float* nchw = input.as_float32();
@@ -127,8 +144,9 @@ void run_forward(const ForwardCommand& command) {
     shape[1] = static_cast<std::int64_t>(s.elements());
     rank = 2;
   }
-  check(write_npy(command.output.c_str(), NpyDtype::float32, shape, rank, torch_order.data()),
-        "writing " + command.output);
+  check_file(
+      write_npy(command.output.c_str(), NpyDtype::float32, shape, rank, torch_order.data(), &error),
+      "writing", command.output, error);
 }
 
 }  // namespace lsuv::cli

@@ -9,15 +9,14 @@
 #include <cstdint>
 #include <string>
 
+#include "io/file_error_detail.hpp"
+#include "io/regular_file.hpp"
+
 namespace lsuv::detail {
 namespace {
 
 // Tells concurrent writers of one process apart; the pid tells processes apart.
 std::atomic<unsigned long> temporary_counter{0};
-
-Status status_from_errno(int error) {
-  return error == ENOENT || error == ENOTDIR ? Status::file_not_found : Status::io_error;
-}
 
 std::string parent_directory(const std::string& path) {
   const std::size_t slash = path.find_last_of('/');
@@ -27,7 +26,8 @@ std::string parent_directory(const std::string& path) {
 }
 
 // Creates a new, empty temporary file next to `path`; never reuses an existing file.
-Status create_temporary(const std::string& path, std::string* temporary, std::FILE** file) {
+Status create_temporary(const std::string& path, std::string* temporary, std::FILE** file,
+                        FileError* error) {
   constexpr int kAttempts = 16;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     *temporary = path + ".tmp." + std::to_string(static_cast<long>(getpid())) + "." +
@@ -35,16 +35,18 @@ Status create_temporary(const std::string& path, std::string* temporary, std::FI
     const int fd = open(temporary->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
       if (errno == EEXIST) continue;  // a stale file from an earlier process with our pid
-      return status_from_errno(errno);
+      return errno_failure(error, path, errno);
     }
     *file = fdopen(fd, "wb");
     if (*file == nullptr) {
+      const int code = errno;
       close(fd);
       std::remove(temporary->c_str());
-      return Status::io_error;
+      return errno_failure(error, path, code);
     }
     return Status::ok;
   }
+  set_file_error(error, path, "no free temporary file name");
   return Status::io_error;
 }
 
@@ -62,23 +64,28 @@ void sync_directory(const std::string& directory) {
 Status FileSink::write(const void* data, std::size_t bytes) {
   if (bytes == 0) return Status::ok;
   if (data == nullptr) return Status::invalid_argument;
-  return std::fwrite(data, 1, bytes, file_) == bytes ? Status::ok : Status::io_error;
+  if (std::fwrite(data, 1, bytes, file_) == bytes) return Status::ok;
+  error_ = errno;
+  return Status::io_error;
 }
 
-Status write_file_atomically(const char* path, const std::function<Status(FileSink&)>& contents) {
+Status write_file_atomically(const char* path, const std::function<Status(FileSink&)>& contents,
+                             FileError* error) {
+  clear_file_error(error);
   if (path == nullptr || path[0] == '\0' || !contents) return Status::invalid_argument;
   const std::string target(path);
   std::string temporary;
   std::FILE* file = nullptr;
-  LSUV_TRY(create_temporary(target, &temporary, &file));
+  LSUV_TRY(create_temporary(target, &temporary, &file, error));
 
   FileSink sink(file);
   Status status = contents(sink);
-  if (status == Status::ok && std::fflush(file) != 0) status = Status::io_error;
-  if (status == Status::ok && fsync(fileno(file)) != 0) status = Status::io_error;
-  if (std::fclose(file) != 0 && status == Status::ok) status = Status::io_error;
+  if (status == Status::io_error) set_file_error(error, target, errno_text(sink.error()));
+  if (status == Status::ok && (std::fflush(file) != 0 || fsync(fileno(file)) != 0))
+    status = errno_failure(error, target, errno);
+  if (std::fclose(file) != 0 && status == Status::ok) status = errno_failure(error, target, errno);
   if (status == Status::ok && std::rename(temporary.c_str(), target.c_str()) != 0)
-    status = Status::io_error;
+    status = errno_failure(error, target, errno);
   if (status != Status::ok) {
     std::remove(temporary.c_str());
     return status;
@@ -87,28 +94,35 @@ Status write_file_atomically(const char* path, const std::function<Status(FileSi
   return Status::ok;
 }
 
-Status read_whole_file(const char* path, std::size_t max_bytes, std::vector<unsigned char>* out) {
+Status read_whole_file(const char* path, std::size_t max_bytes, std::vector<unsigned char>* out,
+                       FileError* error) {
+  clear_file_error(error);
   if (path == nullptr || out == nullptr) return Status::invalid_argument;
-  std::FILE* file = std::fopen(path, "rb");
-  if (file == nullptr) return status_from_errno(errno);
+  int fd = -1;
+  LSUV_TRY(open_regular_file(path, &fd, error));
+  std::FILE* file = fdopen(fd, "rb");
+  if (file == nullptr) {
+    const int code = errno;
+    close(fd);
+    return errno_failure(error, path, code);
+  }
 
   struct stat info;
-  if (fstat(fileno(file), &info) != 0 || S_ISDIR(info.st_mode)) {
+  if (fstat(fileno(file), &info) != 0) {
+    const int code = errno;
     std::fclose(file);
-    return Status::io_error;
+    return errno_failure(error, path, code);
   }
   // One byte past the cap is enough to tell "too large" from "exactly max_bytes".
   const std::size_t limit = max_bytes < SIZE_MAX ? max_bytes + 1 : SIZE_MAX;
-  std::size_t initial = 1 << 16;
-  if (S_ISREG(info.st_mode)) {
-    const auto size = static_cast<std::uint64_t>(info.st_size);
-    if (size > max_bytes) {
-      std::fclose(file);
-      return Status::size_overflow;
-    }
-    // One extra byte so that the read which meets the end of the file is a short one.
-    initial = static_cast<std::size_t>(size) + 1;
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  if (size > max_bytes) {
+    std::fclose(file);
+    set_file_error(error, path, "larger than " + std::to_string(max_bytes) + " bytes");
+    return Status::size_overflow;
   }
+  // One extra byte so that the read which meets the end of the file is a short one.
+  std::size_t initial = static_cast<std::size_t>(size) + 1;
   if (initial > limit) initial = limit;
 
   std::vector<unsigned char> bytes(initial);
@@ -117,7 +131,8 @@ Status read_whole_file(const char* path, std::size_t max_bytes, std::vector<unsi
   for (;;) {
     if (used == bytes.size()) {
       if (bytes.size() >= limit) {
-        status = Status::size_overflow;  // a file that grew, or a device without a size
+        status = Status::size_overflow;  // a file that grew while it was read
+        set_file_error(error, path, "grew past " + std::to_string(max_bytes) + " bytes");
         break;
       }
       const std::size_t room = limit - bytes.size();
@@ -128,7 +143,7 @@ Status read_whole_file(const char* path, std::size_t max_bytes, std::vector<unsi
     const std::size_t got = std::fread(bytes.data() + used, 1, wanted, file);
     used += got;
     if (got < wanted) {
-      if (std::ferror(file)) status = Status::io_error;
+      if (std::ferror(file)) status = errno_failure(error, path, errno);
       break;
     }
   }

@@ -15,6 +15,7 @@
 #include <functional>
 #include <vector>
 
+#include "lsuv/io/file_error.hpp"
 #include "lsuv/status.hpp"
 
 namespace lsuv::detail {
@@ -25,9 +26,12 @@ class FileSink {
   explicit FileSink(std::FILE* file) : file_(file) {}
   // io_error when the operating system accepts fewer than `bytes` bytes (a full disk).
   Status write(const void* data, std::size_t bytes);
+  // The errno of the last failed write.
+  int error() const { return error_; }
 
  private:
   std::FILE* file_;
+  int error_ = 0;
 };
 
 // Writes whatever `contents` writes into the sink to `path`, atomically: through a temporary
@@ -35,13 +39,18 @@ class FileSink {
 // `path`. A status other than ok from `contents` aborts the write with that status. On any
 // failure the temporary file is removed and `path` keeps its previous contents (or stays
 // absent). Errors: file_not_found (the directory does not exist), io_error (anything the
-// operating system refuses), or the status `contents` returned.
-Status write_file_atomically(const char* path, const std::function<Status(FileSink&)>& contents);
+// operating system refuses), or the status `contents` returned; the operating system's reason
+// goes to *error when it is not null.
+Status write_file_atomically(const char* path, const std::function<Status(FileSink&)>& contents,
+                             FileError* error = nullptr);
 
 // Reads the whole file at `path` into *out, which is replaced only on success. Files larger
 // than `max_bytes` are refused before anything is allocated for them.
-// Errors: invalid_argument (null path or out), file_not_found, io_error (includes directories
-// and read failures), size_overflow (the file is larger than max_bytes).
-Status read_whole_file(const char* path, std::size_t max_bytes, std::vector<unsigned char>* out);
+// Anything but a regular file (a FIFO, a directory, a device) is refused without blocking.
+// Errors: invalid_argument (null path or out), file_not_found, io_error (not a regular file,
+// read failures), size_overflow (the file is larger than max_bytes); the reason goes to *error
+// when it is not null.
+Status read_whole_file(const char* path, std::size_t max_bytes, std::vector<unsigned char>* out,
+                       FileError* error = nullptr);
 
 }  // namespace lsuv::detail

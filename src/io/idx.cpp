@@ -13,6 +13,8 @@
 #include <cstring>
 #include <utility>
 
+#include "io/regular_file.hpp"
+
 namespace lsuv {
 namespace {
 
@@ -44,15 +46,14 @@ class GzReader {
 
   Status open(const char* path) {
     if (path == nullptr) return Status::invalid_argument;
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      return errno == ENOENT || errno == ENOTDIR ? Status::file_not_found : Status::io_error;
+    int fd = -1;
+    LSUV_TRY(detail::open_regular_file(path, &fd, nullptr));
     struct stat info;
-    if (::fstat(fd, &info) != 0 || S_ISDIR(info.st_mode)) {
+    if (::fstat(fd, &info) != 0) {
       ::close(fd);
       return Status::io_error;
     }
-    file_bytes_ = S_ISREG(info.st_mode) ? static_cast<std::uint64_t>(info.st_size) : 0;
+    file_bytes_ = static_cast<std::uint64_t>(info.st_size);
     file_ = gzdopen(fd, "rb");
     if (file_ == nullptr) {
       ::close(fd);
@@ -62,7 +63,7 @@ class GzReader {
     return Status::ok;
   }
 
-  // Size of the file on disk; 0 when it is not a regular file.
+  // Size of the file on disk.
   std::uint64_t file_bytes() const { return file_bytes_; }
 
   // Reads exactly `size` bytes; when fewer arrive, *got says how many and the status why.
@@ -123,12 +124,10 @@ class GzReader {
 
   Status open(const char* path) {
     if (path == nullptr) return Status::invalid_argument;
-    fd_ = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0)
-      return errno == ENOENT || errno == ENOTDIR ? Status::file_not_found : Status::io_error;
+    LSUV_TRY(detail::open_regular_file(path, &fd_, nullptr));
     struct stat info;
-    if (::fstat(fd_, &info) != 0 || S_ISDIR(info.st_mode)) return Status::io_error;
-    file_bytes_ = S_ISREG(info.st_mode) ? static_cast<std::uint64_t>(info.st_size) : 0;
+    if (::fstat(fd_, &info) != 0) return Status::io_error;
+    file_bytes_ = static_cast<std::uint64_t>(info.st_size);
     std::uint8_t magic[2] = {0, 0};
     if (::pread(fd_, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
       return Status::unsupported;

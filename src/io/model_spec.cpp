@@ -1,11 +1,13 @@
 #include "lsuv/io/model_spec.hpp"
 
-#include <cerrno>
+#include <unistd.h>
+
 #include <cstdarg>
 #include <cstdio>
 #include <vector>
 
 #include "io/model_spec_parser.hpp"
+#include "io/regular_file.hpp"
 
 namespace lsuv {
 namespace {
@@ -145,9 +147,19 @@ Status parse_model_spec(const char* text, std::size_t length, ModelSpec* out, Sp
 Status load_model_spec(const char* path, ModelSpec* out, SpecError* error) {
   if (error != nullptr) *error = SpecError{};
   if (path == nullptr || out == nullptr) return Status::invalid_argument;
-  std::FILE* file = std::fopen(path, "rb");
-  if (file == nullptr)
-    return errno == ENOENT || errno == ENOTDIR ? Status::file_not_found : Status::io_error;
+  int fd = -1;
+  FileError file_error;
+  const Status opened = detail::open_regular_file(path, &fd, &file_error);
+  if (opened != Status::ok) {
+    if (error != nullptr)
+      std::snprintf(error->message, sizeof error->message, "%.120s", file_error.message);
+    return opened;
+  }
+  std::FILE* file = fdopen(fd, "rb");
+  if (file == nullptr) {
+    close(fd);
+    return Status::io_error;
+  }
   std::vector<char> text;
   char chunk[4096];
   std::size_t n = 0;

@@ -6,6 +6,7 @@
 
 #include "core/checked_math.hpp"
 #include "io/atomic_file.hpp"
+#include "io/file_error_detail.hpp"
 
 namespace lsuv {
 namespace {
@@ -33,6 +34,7 @@ struct NpyHeader {
 struct HeaderFields {
   bool has_descr = false, has_fortran_order = false, has_shape = false;
   bool descr_known = false;
+  std::string descr;  // as the file spells it, for the error message
   NpyDtype dtype = NpyDtype::float32;
   bool fortran_order = false;
   bool too_many_dimensions = false;
@@ -196,6 +198,7 @@ class HeaderParser {
       std::size_t descr_length = 0;
       LSUV_TRY(parse_string(&descr, &descr_length));
       fields->descr_known = descr_to_dtype(descr, descr_length, &fields->dtype);
+      fields->descr.assign(descr, descr_length < 16 ? descr_length : 16);
       return Status::ok;
     }
     if (is_key("fortran_order")) {
@@ -250,8 +253,22 @@ std::uint32_t read_le(const unsigned char* bytes, int count) {
   return value;
 }
 
+// Why a parsed header is unsupported, in words.
+std::string unsupported_reason(const HeaderFields& fields) {
+  if (!fields.descr_known) {
+    const bool big_endian = !fields.descr.empty() && fields.descr[0] == '>';
+    return "dtype '" + fields.descr + "' is not supported" +
+           (big_endian ? " (big-endian; lsuv reads little-endian '<f4', '<i4', '|i1', '|u1')"
+                       : " ('<f4', '<i4', '|i1' or '|u1' expected)");
+  }
+  if (fields.fortran_order) return "Fortran order is not supported (C order expected)";
+  return "more than " + std::to_string(NpyArray::kMaxRank) + " dimensions";
+}
+
 // Validates everything but the data's contents: magic, version, header, and the data length.
-Status parse_header(const unsigned char* data, std::size_t size, NpyHeader* header) {
+// *reason (when not null) says why a header is unsupported.
+Status parse_header(const unsigned char* data, std::size_t size, NpyHeader* header,
+                    std::string* reason = nullptr) {
   const std::size_t magic_seen = size < kMagicSize ? size : kMagicSize;
   if (std::memcmp(data, kMagic, magic_seen) != 0) return Status::bad_format;
   if (size < kMagicSize + 2) return Status::truncated;
@@ -268,8 +285,10 @@ Status parse_header(const unsigned char* data, std::size_t size, NpyHeader* head
   const char* text = reinterpret_cast<const char*>(data + prefix);
   HeaderParser parser(text, text + header_length);
   LSUV_TRY(parser.parse(&fields));
-  if (!fields.descr_known || fields.fortran_order || fields.too_many_dimensions)
+  if (!fields.descr_known || fields.fortran_order || fields.too_many_dimensions) {
+    if (reason != nullptr) *reason = unsupported_reason(fields);
     return Status::unsupported;
+  }
   if (fields.dimension_overflow) return Status::size_overflow;
 
   std::size_t data_bytes = 0;
@@ -365,13 +384,24 @@ Status parse_npy(const unsigned char* data, std::size_t size, NpyArray* out) {
   return Status::ok;
 }
 
-Status read_npy(const char* path, NpyArray* out) {
+Status read_npy(const char* path, NpyArray* out, FileError* error) {
+  detail::clear_file_error(error);
   if (path == nullptr || out == nullptr) return Status::invalid_argument;
   std::vector<unsigned char> file;
-  LSUV_TRY(detail::read_whole_file(path, kMaxNpyFileBytes, &file));
-  if (file.empty()) return Status::truncated;
+  LSUV_TRY(detail::read_whole_file(path, kMaxNpyFileBytes, &file, error));
+  if (file.empty()) {
+    detail::set_file_error(error, path, "empty file");
+    return Status::truncated;
+  }
   NpyHeader header;
-  LSUV_TRY(parse_header(file.data(), file.size(), &header));
+  std::string reason;
+  const Status status = parse_header(file.data(), file.size(), &header, &reason);
+  if (status != Status::ok) {
+    detail::set_file_error(
+        error, path,
+        reason.empty() ? std::string("not a valid .npy file: ") + status_name(status) : reason);
+    return status;
+  }
   NpyArray array;
   fill_metadata(header, &array);
   // Keep the file's buffer: drop the header in place rather than copy the data.
@@ -382,7 +412,8 @@ Status read_npy(const char* path, NpyArray* out) {
 }
 
 Status write_npy(const char* path, NpyDtype dtype, const std::int64_t* shape, int rank,
-                 const void* data) {
+                 const void* data, FileError* error) {
+  detail::clear_file_error(error);
   if (path == nullptr || rank < 0 || rank > NpyArray::kMaxRank || (shape == nullptr && rank > 0))
     return Status::invalid_argument;
   if (!known_dtype(dtype)) return Status::invalid_argument;
@@ -399,11 +430,14 @@ Status write_npy(const char* path, NpyDtype dtype, const std::int64_t* shape, in
   prefix[kMagicSize + 1] = 0;
   prefix[kMagicSize + 2] = static_cast<unsigned char>(header.size() & 0xff);
   prefix[kMagicSize + 3] = static_cast<unsigned char>(header.size() >> 8);
-  return detail::write_file_atomically(path, [&](detail::FileSink& sink) {
-    LSUV_TRY(sink.write(prefix, sizeof prefix));
-    LSUV_TRY(sink.write(header.data(), header.size()));
-    return sink.write(data, data_bytes);
-  });
+  return detail::write_file_atomically(
+      path,
+      [&](detail::FileSink& sink) {
+        LSUV_TRY(sink.write(prefix, sizeof prefix));
+        LSUV_TRY(sink.write(header.data(), header.size()));
+        return sink.write(data, data_bytes);
+      },
+      error);
 }
 
 }  // namespace lsuv

@@ -1,14 +1,13 @@
 #include "lsuv/io/weights.hpp"
 
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "io/atomic_directory.hpp"
+#include "io/file_error_detail.hpp"
 #include "lsuv/io/npy.hpp"
 
 namespace lsuv {
@@ -41,29 +40,57 @@ Status check_names(const Model& model) {
   return Status::ok;
 }
 
-Status make_directory(const char* directory) {
-  if (mkdir(directory, 0777) == 0) return Status::ok;
-  const int error = errno;
-  if (error == EEXIST) {
-    struct stat info;
-    return stat(directory, &info) == 0 && S_ISDIR(info.st_mode) ? Status::ok : Status::io_error;
+std::string shape_text(const std::int64_t* shape, std::size_t rank) {
+  std::string text = "(";
+  for (std::size_t i = 0; i < rank; ++i) {
+    if (i > 0) text += ", ";
+    text += std::to_string(shape[i]);
   }
-  return error == ENOENT || error == ENOTDIR ? Status::file_not_found : Status::io_error;
+  return text + (rank == 1 ? ",)" : ")");
 }
 
 // Reads a float32 file of exactly `shape` with only finite values.
-Status read_parameter(const std::string& path, const std::int64_t* shape, int rank,
-                      NpyArray* array) {
-  LSUV_TRY(read_npy(path.c_str(), array));
-  if (array->dtype != NpyDtype::float32) return Status::unsupported;
-  if (array->shape.size() != static_cast<std::size_t>(rank)) return Status::shape_mismatch;
-  for (int i = 0; i < rank; ++i)
-    if (array->shape[static_cast<std::size_t>(i)] != shape[i]) return Status::shape_mismatch;
+Status read_parameter(const std::string& path, const std::int64_t* shape, int rank, NpyArray* array,
+                      FileError* error) {
+  LSUV_TRY(read_npy(path.c_str(), array, error));
+  if (array->dtype != NpyDtype::float32) {
+    detail::set_file_error(error, path,
+                           std::string("dtype '<f4' (float32) expected, file has '") +
+                               npy_dtype_descr(array->dtype) + "'");
+    return Status::unsupported;
+  }
+  const std::size_t expected_rank = static_cast<std::size_t>(rank);
+  bool same = array->shape.size() == expected_rank;
+  for (std::size_t i = 0; same && i < expected_rank; ++i) same = array->shape[i] == shape[i];
+  if (!same) {
+    detail::set_file_error(error, path,
+                           "shape " + shape_text(shape, expected_rank) + " expected, file has " +
+                               shape_text(array->shape.data(), array->shape.size()));
+    return Status::shape_mismatch;
+  }
   const float* values = array->as_float32();
   const std::size_t count = array->elements();
   for (std::size_t i = 0; i < count; ++i)
-    if (!std::isfinite(values[i])) return Status::non_finite;
+    if (!std::isfinite(values[i])) {
+      detail::set_file_error(error, path,
+                             std::string(std::isnan(values[i]) ? "NaN" : "Inf") + " at element " +
+                                 std::to_string(i) + " (C order)");
+      return Status::non_finite;
+    }
   return Status::ok;
+}
+
+// Writes one parameter into the staging directory; an error names the file's final path.
+Status write_parameter(const std::string& staging, const char* directory, const Layer& layer,
+                       const char* suffix, const std::int64_t* shape, int rank, const float* values,
+                       FileError* error) {
+  const Status status = write_npy(parameter_path(staging.c_str(), layer, suffix).c_str(),
+                                  NpyDtype::float32, shape, rank, values, error);
+  if (status != Status::ok && error != nullptr) {
+    const std::string message = error->message;
+    detail::set_file_error(error, parameter_path(directory, layer, suffix), message);
+  }
+  return status;
 }
 
 // One layer's parameters, validated and already in the model's layout, waiting to be applied.
@@ -75,39 +102,46 @@ struct StagedParameters {
 
 }  // namespace
 
-Status save_weights(const Model& model, const char* directory) {
+Status save_weights(const Model& model, const char* directory, FileError* error) {
+  detail::clear_file_error(error);
   if (directory == nullptr || directory[0] == '\0') return Status::invalid_argument;
   if (!model.bound()) return Status::not_bound;
   LSUV_TRY(check_names(model));
-  LSUV_TRY(make_directory(directory));
-  std::vector<float> torch_order;
-  for (std::int32_t index = 0; index < model.layer_count(); ++index) {
-    const Layer& layer = model.layer(index);
-    if (!has_parameters(layer.spec.kind)) continue;
-    std::int64_t shape[4];
-    const int rank = torch_weight_shape(layer, shape);
-    const std::int32_t outs = layer.output.channels;
-    const std::int32_t columns = layer.fan_in();
-    torch_order.resize(layer.weight_count);
-    for (std::int32_t out = 0; out < outs; ++out)
-      for (std::int32_t column = 0; column < columns; ++column)
-        torch_order[static_cast<std::size_t>(out) * columns + column] =
-            layer.weights[layer.parameter_index(out, column)];
-    LSUV_TRY(write_npy(parameter_path(directory, layer, ".weight.npy").c_str(), NpyDtype::float32,
-                       shape, rank, torch_order.data()));
-    if (layer.bias_count > 0) {
-      const std::int64_t bias_shape[1] = {outs};
-      LSUV_TRY(write_npy(parameter_path(directory, layer, ".bias.npy").c_str(), NpyDtype::float32,
-                         bias_shape, 1, layer.bias));
-    }
-  }
-  return Status::ok;
+  return detail::write_directory_atomically(
+      directory,
+      [&](const std::string& staging) {
+        std::vector<float> torch_order;
+        for (std::int32_t index = 0; index < model.layer_count(); ++index) {
+          const Layer& layer = model.layer(index);
+          if (!has_parameters(layer.spec.kind)) continue;
+          std::int64_t shape[4];
+          const int rank = torch_weight_shape(layer, shape);
+          const std::int32_t outs = layer.output.channels;
+          const std::int32_t columns = layer.fan_in();
+          torch_order.resize(layer.weight_count);
+          for (std::int32_t out = 0; out < outs; ++out)
+            for (std::int32_t column = 0; column < columns; ++column)
+              torch_order[static_cast<std::size_t>(out) * columns + column] =
+                  layer.weights[layer.parameter_index(out, column)];
+          LSUV_TRY(write_parameter(staging, directory, layer, ".weight.npy", shape, rank,
+                                   torch_order.data(), error));
+          if (layer.bias_count > 0) {
+            const std::int64_t bias_shape[1] = {outs};
+            LSUV_TRY(write_parameter(staging, directory, layer, ".bias.npy", bias_shape, 1,
+                                     layer.bias, error));
+          }
+        }
+        return Status::ok;
+      },
+      error);
 }
 
-Status load_weights(Model& model, const char* directory) {
+Status load_weights(Model& model, const char* directory, FileError* error) {
+  detail::clear_file_error(error);
   if (directory == nullptr || directory[0] == '\0') return Status::invalid_argument;
   if (!model.bound()) return Status::not_bound;
   LSUV_TRY(check_names(model));
+  detail::remove_stale_temporaries(directory);
   std::vector<StagedParameters> staged;
   for (std::int32_t index = 0; index < model.layer_count(); ++index) {
     const Layer& layer = model.layer(index);
@@ -117,8 +151,8 @@ Status load_weights(Model& model, const char* directory) {
     std::int64_t shape[4];
     const int rank = torch_weight_shape(layer, shape);
     NpyArray weights;
-    LSUV_TRY(
-        read_parameter(parameter_path(directory, layer, ".weight.npy"), shape, rank, &weights));
+    LSUV_TRY(read_parameter(parameter_path(directory, layer, ".weight.npy"), shape, rank, &weights,
+                            error));
     const std::int32_t outs = layer.output.channels;
     const std::int32_t columns = layer.fan_in();
     const float* torch_order = weights.as_float32();
@@ -130,7 +164,7 @@ Status load_weights(Model& model, const char* directory) {
     if (layer.bias_count > 0) {
       const std::int64_t bias_shape[1] = {outs};
       LSUV_TRY(read_parameter(parameter_path(directory, layer, ".bias.npy"), bias_shape, 1,
-                              &parameters.bias));
+                              &parameters.bias, error));
     }
     staged.push_back(std::move(parameters));
   }

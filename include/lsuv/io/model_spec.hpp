@@ -74,8 +74,10 @@ struct SpecError {
 // Parses `length` bytes of spec text into *out (unchanged on failure). `error` may be null.
 Status parse_model_spec(const char* text, std::size_t length, ModelSpec* out, SpecError* error);
 
-// Reads a spec file and parses it. Adds file_not_found and io_error to the parser's errors,
-// and size_overflow for a file larger than kMaxModelSpecBytes.
+// Reads a spec file and parses it. Adds file_not_found and io_error (also for anything but a
+// regular file: a FIFO or a directory is refused without blocking, the reason in
+// error->message) to the parser's errors, and size_overflow for a file larger than
+// kMaxModelSpecBytes.
 constexpr std::size_t kMaxModelSpecBytes = 1 << 20;
 Status load_model_spec(const char* path, ModelSpec* out, SpecError* error);
 

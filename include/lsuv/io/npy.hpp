@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "lsuv/io/file_error.hpp"
 #include "lsuv/status.hpp"
 
 namespace lsuv {
@@ -53,9 +54,11 @@ struct NpyArray {
 // Files larger than this are refused by read_npy (size_overflow) before any allocation.
 constexpr std::size_t kMaxNpyFileBytes = std::size_t{1} << 30;
 
-// Reads and validates the .npy file at `path`. *out is replaced only on success.
-// Errors: invalid_argument (null pointer), file_not_found, io_error, and those of parse_npy.
-Status read_npy(const char* path, NpyArray* out);
+// Reads and validates the .npy file at `path`. *out is replaced only on success. Anything but
+// a regular file (a FIFO, a directory, a device) is io_error, never a blocked read.
+// Errors: invalid_argument (null pointer), file_not_found, io_error, and those of parse_npy;
+// *error (when not null) names the file and says why.
+Status read_npy(const char* path, NpyArray* out, FileError* error = nullptr);
 
 // Parses a complete .npy file held in memory (a fuzzing entry point; read_npy uses it too).
 // Errors: bad_format (bad magic, header syntax, missing/duplicate/extra keys, data longer than
@@ -68,8 +71,9 @@ Status parse_npy(const unsigned char* data, std::size_t size, NpyArray* out);
 // atomically (the previous file survives any failure). `data` holds the product of the
 // dimensions elements; it may be null when that product is 0.
 // Errors: invalid_argument (rank outside 0..kMaxRank, a negative dimension, null shape with
-// rank > 0, null data), size_overflow, file_not_found (the directory does not exist), io_error.
+// rank > 0, null data), size_overflow, file_not_found (the directory does not exist), io_error;
+// *error (when not null) keeps the operating system's reason ("permission denied").
 Status write_npy(const char* path, NpyDtype dtype, const std::int64_t* shape, int rank,
-                 const void* data);
+                 const void* data, FileError* error = nullptr);
 
 }  // namespace lsuv
