@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lsuv/io/idx.hpp"
@@ -322,4 +323,148 @@ TEST_CASE("errors keep errno: is a directory, symbolic link loops, permission de
   CHECK(std::string(error.message) == "permission denied");
   CHECK(lsuv::check_output_directory((locked + "/w").c_str(), &error) == Status::io_error);
   CHECK(std::string(error.message) == "permission denied");
+}
+
+// --- the lsuv program -----------------------------------------------------------------------
+
+namespace {
+
+// The `lsuv` program built with these tests (meson passes its path in LSUV_CLI), and the
+// emulator of a cross build (MESON_EXE_WRAPPER, words without quoting).
+std::vector<std::string> cli_command(const std::vector<std::string>& args) {
+  std::vector<std::string> command;
+  const char* wrapper = std::getenv("MESON_EXE_WRAPPER");
+  std::string word;
+  for (const char* c = wrapper != nullptr ? wrapper : ""; *c != '\0'; ++c) {
+    if (*c != ' ') {
+      word += *c;
+    } else if (!word.empty()) {
+      command.push_back(word);
+      word.clear();
+    }
+  }
+  if (!word.empty()) command.push_back(word);
+  command.push_back(std::getenv("LSUV_CLI"));
+  command.insert(command.end(), args.begin(), args.end());
+  return command;
+}
+
+// Starts the program with stdout discarded and stderr into `stderr_path`.
+pid_t start_cli(const std::vector<std::string>& args, const std::string& stderr_path) {
+  std::vector<std::string> command = cli_command(args);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const int out = open("/dev/null", O_WRONLY);
+    const int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || err < 0) _exit(126);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> argv;
+    for (std::string& word : command) argv.push_back(&word[0]);
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  return child;
+}
+
+// Runs the program to the end; its exit code, and its stderr in *stderr_text.
+int run_cli(const std::vector<std::string>& args, std::string* stderr_text) {
+  const std::string stderr_path = scratch_path("cli_stderr.txt");
+  const pid_t child = start_cli(args, stderr_path);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  const Bytes text = read_file(stderr_path);
+  stderr_text->assign(text.begin(), text.end());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// FNV-1a of every file: enough to tell two sets of weights written with other seeds apart.
+std::map<std::string, std::uint64_t> digests(const std::string& directory) {
+  std::map<std::string, std::uint64_t> result;
+  for (const auto& file : directory_bytes(directory)) {
+    std::uint64_t hash = 1469598103934665603ull;
+    for (unsigned char byte : file.second) hash = (hash ^ byte) * 1099511628211ull;
+    result[file.first] = hash;
+  }
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("lsuv program: outputs that cannot be written are refused before the run") {
+  if (std::getenv("LSUV_CLI") == nullptr) {
+    MESSAGE("LSUV_CLI is not set (the program is not built): skipped");
+    return;
+  }
+  const std::string spec = scratch_path("small.spec");
+  write_text(spec, "input: 1x8x8\nl1: Linear(64, 3)\n");
+  // The images do not exist: a check after the run would report them instead.
+  const std::string images = scratch_path("missing.idx");
+  std::string text;
+  CHECK(run_cli({"init", "--spec", spec, "--images", images, "--out", ""}, &text) == 1);
+  CHECK(text == "lsuv: writing '': an empty path names no directory\n");
+  CHECK(run_cli({"init", "--spec", spec, "--images", images, "--out", scratch_path("no/such/w")},
+                &text) == 1);
+  CHECK(text == "lsuv: writing " + scratch_path("no/such") + ": no such file or directory\n");
+  const std::string directory = scratch_path("output_is_a_directory");
+  REQUIRE(mkdir(directory.c_str(), 0777) == 0);
+  CHECK(run_cli({"forward", "--spec", spec, "--weights", scratch_path("none"), "--input",
+                 scratch_path("none.npy"), "--output", directory},
+                &text) == 1);
+  CHECK(text == "lsuv: writing " + directory + ": is a directory\n");
+}
+
+TEST_CASE("lsuv program: init killed at 20 points leaves the old or the new weights, whole") {
+  if (std::getenv("LSUV_CLI") == nullptr) {
+    MESSAGE("LSUV_CLI is not set (the program is not built): skipped");
+    return;
+  }
+  // Six 16 MiB weight files: a wide window for a kill between two of them.
+  std::string spec_text = "input: 2048x1x1\n";
+  for (int i = 1; i <= 6; ++i) spec_text += "l" + std::to_string(i) + ": Linear(2048, 2048)\n";
+  const std::string spec = scratch_path("large.spec");
+  write_text(spec, spec_text);
+  const std::string parent = scratch_path("");
+  const std::string weights = scratch_path("killed_weights");
+  const auto init = [&](int seed) {
+    return std::vector<std::string>{"init",  "--spec",    spec,     "--out",
+                                    weights, "--no-lsuv", "--seed", std::to_string(seed)};
+  };
+  std::string text;
+  REQUIRE(run_cli(init(2), &text) == 0);
+  const auto set_2 = digests(weights);
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(run_cli(init(1), &text) == 0);
+  const auto run_time = std::chrono::steady_clock::now() - started;
+  const auto set_1 = digests(weights);
+  REQUIRE(set_1.size() == 12);
+  REQUIRE(set_1 != set_2);
+  for (const auto& file : set_1) REQUIRE(file.second != set_2.at(file.first));
+
+  constexpr int kKills = 20;
+  int kept_old = 0, got_new = 0, left_temporaries = 0;
+  for (int kill_point = 0; kill_point < kKills; ++kill_point) {
+    const auto before = digests(weights);
+    const bool had_1 = before == set_1;
+    REQUIRE((had_1 || before == set_2));
+    const pid_t child = start_cli(init(had_1 ? 2 : 1), scratch_path("killed_stderr.txt"));
+    // Kill points spread over one run's duration: the delay only chooses where the kill lands;
+    // what is checked holds wherever it lands.
+    std::this_thread::sleep_for(run_time * (2 * kill_point + 1) / (2 * kKills));
+    kill(child, SIGKILL);
+    REQUIRE(waitpid(child, nullptr, 0) == child);
+    const auto after = digests(weights);
+    INFO("kill point " << kill_point);
+    CHECK((after == set_1 || after == set_2));
+    (after == before ? kept_old : got_new) += 1;
+    if (!temporaries_of(parent, "killed_weights").empty()) ++left_temporaries;
+  }
+  MESSAGE("20 kills: " << kept_old << " left the old set, " << got_new << " the new one, "
+                       << left_temporaries << " left a temporary behind");
+  // The next run removes what the killed ones left.
+  REQUIRE(run_cli(init(1), &text) == 0);
+  CHECK(digests(weights) == set_1);
+  CHECK(temporaries_of(parent, "killed_weights").empty());
 }

@@ -15,9 +15,9 @@ namespace {
 // Fails with the io layer's words when it has them: "loading wt/conv2.weight.npy: shape ...".
 void check_file(Status status, const char* verb, const std::string& path, const FileError& error) {
   if (status == Status::ok) return;
-  if (error.message[0] == '\0') check(status, verb + (" " + path));
-  fail(std::string(verb) + " " + (error.file[0] != '\0' ? error.file : path) + ": " +
-       error.message);
+  const std::string file = error.file[0] != '\0' ? error.file : path.empty() ? "''" : path;
+  if (error.message[0] == '\0') check(status, verb + (" " + file));
+  fail(std::string(verb) + " " + file + ": " + error.message);
 }
 
 IdxBatchSource make_source(const IdxImages& images, const DataOptions& data) {
