@@ -78,7 +78,7 @@ lsuv::ModelSpec parse(const char* text) {
 
 std::unique_ptr<lsuv_test::BoundModel> make_model(const lsuv::ModelSpec& spec,
                                                   std::int32_t max_batch) {
-  return lsuv_test::make_model(spec.layers, spec.count, spec.input, max_batch);
+  return lsuv_test::make_model(spec.layers.data(), spec.count(), spec.input, max_batch);
 }
 
 Bytes read_file(const std::string& path) {
@@ -167,17 +167,19 @@ TEST_CASE("hostile: huge dimensions in a spec parse, and configure refuses them 
       "conv: Conv2d(1, 1048576, kernel_size=1)\n");
   lsuv::Model model;
   // 2^60 output floats an image: four images overflow a 64-bit byte count.
-  CHECK(model.configure(wide.layers, wide.count, wide.input, 4) == Status::size_overflow);
+  CHECK(model.configure(wide.layers.data(), wide.count(), wide.input, 4) == Status::size_overflow);
   const lsuv::ModelSpec dense = parse(
       "input: 2147483647x1x1\n"
       "l1: Linear(2147483647, 2147483647)\n");
-  CHECK(model.configure(dense.layers, dense.count, dense.input, 1) == Status::size_overflow);
+  CHECK(model.configure(dense.layers.data(), dense.count(), dense.input, 1) ==
+        Status::size_overflow);
   // A failed configure leaves a configured model as it was.
   const lsuv::ModelSpec tiny = parse(kTinySpec);
-  REQUIRE(model.configure(tiny.layers, tiny.count, tiny.input, 4) == Status::ok);
+  REQUIRE(model.configure(tiny.layers.data(), tiny.count(), tiny.input, 4) == Status::ok);
   const std::size_t bytes = model.required_bytes();
-  CHECK(model.configure(dense.layers, dense.count, dense.input, 1) == Status::size_overflow);
-  CHECK(model.layer_count() == tiny.count);
+  CHECK(model.configure(dense.layers.data(), dense.count(), dense.input, 1) ==
+        Status::size_overflow);
+  CHECK(model.layer_count() == tiny.count());
   CHECK(model.required_bytes() == bytes);
   // Numbers past int32 do not even parse.
   lsuv::ModelSpec spec;
@@ -192,7 +194,8 @@ TEST_CASE("hostile: zero dimensions are refused by the spec or by configure") {
   const Status parsed = lsuv::parse_model_spec(zero_input, sizeof zero_input - 1, &spec, nullptr);
   if (parsed == Status::ok) {
     lsuv::Model model;
-    CHECK(model.configure(spec.layers, spec.count, spec.input, 1) == Status::invalid_argument);
+    CHECK(model.configure(spec.layers.data(), spec.count(), spec.input, 1) ==
+          Status::invalid_argument);
   } else {
     CHECK(parsed == Status::invalid_argument);
   }
@@ -465,7 +468,7 @@ namespace {
 Bytes init_and_lsuv(std::uint64_t seed, lsuv::Initializer initializer, lsuv::LsuvOptions options) {
   const lsuv::ModelSpec spec = parse(kTinySpec);
   lsuv::Model model;
-  REQUIRE(model.configure(spec.layers, spec.count, spec.input, 8) == Status::ok);
+  REQUIRE(model.configure(spec.layers.data(), spec.count(), spec.input, 8) == Status::ok);
   std::vector<unsigned char> memory(model.required_bytes() + lsuv::Arena::kAlignment);
   lsuv::Arena arena(memory.data(), memory.size());
   REQUIRE(model.bind(arena) == Status::ok);

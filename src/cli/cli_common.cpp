@@ -34,15 +34,15 @@ ModelSpec load_spec(const std::string& path) {
 ModelSpec seed_spec() {
   ModelSpec spec;
   spec.input = kSeedInput;
-  spec.count = kSeedLayerCount;
-  for (std::int32_t i = 0; i < kSeedLayerCount; ++i) spec.layers[i] = kSeedLayers[i];
+  spec.layers.assign(kSeedLayers, kSeedLayers + kSeedLayerCount);
   return spec;
 }
 
 std::unique_ptr<LoadedModel> bind_model(const ModelSpec& spec, std::int32_t max_batch) {
   auto loaded = std::make_unique<LoadedModel>();
   loaded->spec = spec;
-  check(loaded->model.configure(spec.layers, spec.count, spec.input, max_batch), "model spec");
+  check(loaded->model.configure(spec.layers.data(), spec.count(), spec.input, max_batch),
+        "model spec");
   loaded->memory.resize(loaded->model.required_bytes() + Arena::kAlignment);
   loaded->arena = std::make_unique<Arena>(loaded->memory.data(), loaded->memory.size());
   check(loaded->model.bind(*loaded->arena), "binding the model");

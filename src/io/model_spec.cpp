@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "io/model_spec_parser.hpp"
@@ -12,8 +15,17 @@
 namespace lsuv {
 namespace {
 
+bool same_inputs(const LayerSpec& a, const LayerSpec& b) {
+  if (a.input_count != b.input_count || a.input_count < 0 || a.input_count > LayerSpec::kMaxInputs)
+    return false;
+  for (std::int32_t i = 0; i < a.input_count; ++i)
+    if (!detail::same_layer_name(a.inputs[i], b.inputs[i])) return false;
+  return true;
+}
+
 bool layers_equal(const LayerSpec& a, const LayerSpec& b) {
-  if (a.kind != b.kind || !detail::same_layer_name(a.name, b.name)) return false;
+  if (a.kind != b.kind || !detail::same_layer_name(a.name, b.name) || !same_inputs(a, b))
+    return false;
   const bool same_window = a.kernel_h == b.kernel_h && a.kernel_w == b.kernel_w &&
                            a.stride_h == b.stride_h && a.stride_w == b.stride_w &&
                            a.pad_h == b.pad_h && a.pad_w == b.pad_w;
@@ -28,14 +40,17 @@ bool layers_equal(const LayerSpec& a, const LayerSpec& b) {
     case LayerKind::avg_pool2d:
       return same_window;
     case LayerKind::relu:
+    case LayerKind::relu6:
     case LayerKind::adaptive_avg_pool2d:
     case LayerKind::flatten:
       return true;
     case LayerKind::add:
+      return a.relu == b.relu;
     case LayerKind::batch_norm2d:
-    case LayerKind::relu6:
+      return a.in_channels == b.in_channels && a.out_channels == b.out_channels && a.eps == b.eps &&
+             a.momentum == b.momentum;
     case LayerKind::hardtanh:
-      return false;  // not in the text grammar yet
+      return a.clamp_min == b.clamp_min && a.clamp_max == b.clamp_max;
   }
   return false;
 }
@@ -66,6 +81,20 @@ class TextWriter {
     size(h, w);
   }
 
+  // The shortest decimal that reads back as the same float, with a decimal point as PyTorch
+  // prints it: 1e-05, 0.1, -1.0.
+  void real(float value) {
+    char text[32] = "nan";  // NaN and infinities are written as words the parser refuses
+    if (std::isfinite(value)) {
+      for (int digits = 1; digits <= 9; ++digits) {
+        std::snprintf(text, sizeof text, "%.*g", digits, static_cast<double>(value));
+        if (std::strtof(text, nullptr) == value) break;
+      }
+      if (std::strpbrk(text, ".e") == nullptr) std::strcat(text, ".0");
+    }
+    print("%s", text);
+  }
+
   std::size_t length() const { return length_; }
   bool fits() const { return length_ < capacity_; }
 
@@ -75,8 +104,8 @@ class TextWriter {
   std::size_t length_ = 0;
 };
 
-void write_layer(const LayerSpec& layer, TextWriter* out) {
-  out->print("%.*s: ", LayerSpec::kMaxNameLength, layer.name);
+// The module call, `Conv2d(...)`, without the name or the inputs.
+void write_module(const LayerSpec& layer, TextWriter* out) {
   switch (layer.kind) {
     case LayerKind::conv2d:
       out->print("Conv2d(%d, %d, kernel_size=", static_cast<int>(layer.in_channels),
@@ -90,14 +119,39 @@ void write_layer(const LayerSpec& layer, TextWriter* out) {
         out->keyword_size("dilation", layer.dilation_h, layer.dilation_w);
       if (layer.groups != 1) out->print(", groups=%d", static_cast<int>(layer.groups));
       if (!layer.bias) out->print(", bias=False");
-      out->print(")\n");
+      out->print(")");
       return;
     case LayerKind::linear:
-      out->print("Linear(%d, %d%s)\n", static_cast<int>(layer.in_channels),
+      out->print("Linear(%d, %d%s)", static_cast<int>(layer.in_channels),
                  static_cast<int>(layer.out_channels), layer.bias ? "" : ", bias=False");
       return;
     case LayerKind::relu:
-      out->print("ReLU()\n");
+      out->print("ReLU()");
+      return;
+    case LayerKind::relu6:
+      out->print("ReLU6()");
+      return;
+    case LayerKind::hardtanh:
+      out->print("Hardtanh(min_val=");
+      out->real(layer.clamp_min);
+      out->print(", max_val=");
+      out->real(layer.clamp_max);
+      out->print(")");
+      return;
+    case LayerKind::batch_norm2d:
+      out->print("BatchNorm2d(%d", static_cast<int>(layer.in_channels));
+      if (layer.eps != LayerSpec{}.eps) {
+        out->print(", eps=");
+        out->real(layer.eps);
+      }
+      if (layer.momentum != LayerSpec{}.momentum) {
+        out->print(", momentum=");
+        out->real(layer.momentum);
+      }
+      out->print(")");
+      return;
+    case LayerKind::add:
+      out->print(layer.relu ? "Add(relu=True)" : "Add()");
       return;
     case LayerKind::max_pool2d:
     case LayerKind::avg_pool2d:
@@ -108,29 +162,36 @@ void write_layer(const LayerSpec& layer, TextWriter* out) {
         out->keyword_size("stride", layer.stride_h, layer.stride_w);
       if (layer.pad_h != 0 || layer.pad_w != 0)
         out->keyword_size("padding", layer.pad_h, layer.pad_w);
-      out->print(")\n");
+      out->print(")");
       return;
     case LayerKind::adaptive_avg_pool2d:
-      out->print("AdaptiveAvgPool2d(1)\n");
+      out->print("AdaptiveAvgPool2d(1)");
       return;
     case LayerKind::flatten:
-      out->print("Flatten()\n");
+      out->print("Flatten()");
       return;
-    case LayerKind::add:
-    case LayerKind::batch_norm2d:
-    case LayerKind::relu6:
-    case LayerKind::hardtanh:
-      break;  // not in the text grammar yet
   }
-  out->print("?\n");  // an invalid kind: the round-trip check below rejects it
+  out->print("?");  // an invalid kind: the round-trip check below rejects it
+}
+
+void write_layer(const LayerSpec& layer, TextWriter* out) {
+  out->print("%.*s: ", LayerSpec::kMaxNameLength, layer.name);
+  write_module(layer, out);
+  if (layer.input_count > 0) {
+    const std::int32_t count =
+        layer.input_count < LayerSpec::kMaxInputs ? layer.input_count : LayerSpec::kMaxInputs;
+    for (std::int32_t i = 0; i < count; ++i)
+      out->print("%s%.*s", i == 0 ? "(" : ", ", LayerSpec::kMaxNameLength, layer.inputs[i]);
+    out->print(")");
+  }
+  out->print("\n");
 }
 
 }  // namespace
 
 bool operator==(const ModelSpec& a, const ModelSpec& b) {
-  if (a.input != b.input || a.count != b.count) return false;
-  if (a.count < 0 || a.count > Model::kMaxLayers) return false;
-  for (std::int32_t i = 0; i < a.count; ++i)
+  if (a.input != b.input || a.layers.size() != b.layers.size()) return false;
+  for (std::size_t i = 0; i < a.layers.size(); ++i)
     if (!layers_equal(a.layers[i], b.layers[i])) return false;
   return true;
 }
@@ -179,13 +240,13 @@ Status load_model_spec(const char* path, ModelSpec* out, SpecError* error) {
 Status format_model_spec(const ModelSpec& spec, char* buffer, std::size_t capacity,
                          std::size_t* length) {
   if (length == nullptr) return Status::invalid_argument;
-  if (spec.count < 1 || spec.count > Model::kMaxLayers) return Status::invalid_argument;
+  if (spec.layers.empty()) return Status::invalid_argument;
   TextWriter out(buffer, capacity);
   const ImageShape input = spec.input;
   if (input != ImageShape{})
     out.print("input: %dx%dx%d\n", static_cast<int>(input.channels), static_cast<int>(input.height),
               static_cast<int>(input.width));
-  for (std::int32_t i = 0; i < spec.count; ++i) write_layer(spec.layers[i], &out);
+  for (const LayerSpec& layer : spec.layers) write_layer(layer, &out);
   *length = out.length();
   if (!out.fits()) return Status::arena_too_small;
   // The parser is the one definition of a valid spec: what it reads back differently (an

@@ -1,9 +1,14 @@
 #include "io/model_spec_parser.hpp"
 
+#include <cfloat>
 #include <climits>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <unordered_map>
 
 namespace lsuv::detail {
 namespace {
@@ -14,6 +19,10 @@ constexpr int kMaxParameters = 9;
 constexpr int kMaxNesting = 8;
 // Longest piece of the input quoted in an error message.
 constexpr std::size_t kMaxQuote = 24;
+// Longest decimal number read ("1e-05", "-0.0001"); beyond it a number is refused.
+constexpr std::size_t kMaxNumberLength = 64;
+// What PyTorch calls the network's input when a layer names its inputs.
+constexpr const char* kNetworkInput = "input";
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
@@ -46,13 +55,15 @@ struct Token {
   }
 };
 
-enum class ValueKind : std::uint8_t { integer, pair, boolean, none, string };
+// real: a number written with a decimal point or an exponent ("0.1", "1e-05").
+enum class ValueKind : std::uint8_t { integer, real, pair, boolean, none, string };
 
 struct Value {
   ValueKind kind = ValueKind::none;
   std::int32_t first = 0;   // integer, boolean (0 or 1), pair (height)
   std::int32_t second = 0;  // pair (width)
-  Token text;               // string, without quotes
+  double number = 0.0;      // real, and integer too
+  Token text;               // string, without quotes; a bare word (same, valid)
   std::size_t position = 0;
 };
 
@@ -90,6 +101,14 @@ constexpr LayerType kLayerTypes[] = {
      1},
     {"AdaptiveAvgPool2d", LayerKind::adaptive_avg_pool2d, {"output_size"}, 1, 1},
     {"Flatten", LayerKind::flatten, {"start_dim", "end_dim"}, 2, 0},
+    {"Add", LayerKind::add, {"relu"}, 1, 0},
+    {"BatchNorm2d",
+     LayerKind::batch_norm2d,
+     {"num_features", "eps", "momentum", "affine", "track_running_stats"},
+     5,
+     1},
+    {"ReLU6", LayerKind::relu6, {"inplace"}, 1, 0},
+    {"Hardtanh", LayerKind::hardtanh, {"min_val", "max_val", "inplace"}, 3, 0},
 };
 
 class Parser {
@@ -99,6 +118,8 @@ class Parser {
 
   Status parse(ModelSpec* spec) {
     std::size_t start = 0;
+    // A UTF-8 byte order mark, as some editors write: not part of the first line.
+    if (length_ >= 3 && std::memcmp(text_, "\xEF\xBB\xBF", 3) == 0) start = 3;
     while (start < length_) {
       std::size_t newline = start;
       while (newline < length_ && text_[newline] != '\n') ++newline;
@@ -116,7 +137,7 @@ class Parser {
       return fail_at(Status::bad_format, open.line, open.column, "'%s(' is never closed",
                      open.type);
     }
-    if (spec->count == 0) return fail_at(Status::bad_format, 0, 0, "the spec has no layers");
+    if (spec->layers.empty()) return fail_at(Status::bad_format, 0, 0, "the spec has no layers");
     return Status::ok;
   }
 
@@ -307,36 +328,91 @@ class Parser {
     ++pos_;
     skip_space();
     LSUV_TRY(check_name(name, name_position));
-    if (at_end()) {
-      if (!type.is("Sequential"))
-        return fail(Status::unsupported, type_position,
-                    "only Sequential blocks can be nested, not '%s'", quote(type));
-      return push_container(type, type_position, name);
-    }
 
     const LayerType* layer_type = nullptr;
     for (const LayerType& candidate : kLayerTypes)
       if (type.is(candidate.name)) layer_type = &candidate;
+    // `(layer1): Sequential(` or `(0): BasicBlock(`: a block whose name prefixes its layers'.
+    if (at_end() && layer_type == nullptr) return push_container(type, type_position, name);
     if (layer_type == nullptr)
       return fail(Status::unsupported, type_position, "unknown layer type '%s'", quote(type));
-    if (spec->count == Model::kMaxLayers)
-      return fail(Status::too_many_layers, name_position, "more than %d layers", Model::kMaxLayers);
+    if (spec->layers.size() >= static_cast<std::size_t>(INT32_MAX))
+      return fail(Status::size_overflow, name_position, "more than %d layers", INT32_MAX);
 
     Argument arguments[kMaxArguments];
     int argument_count = 0;
     LSUV_TRY(parse_arguments(arguments, &argument_count));
-    LSUV_TRY(expect_line_end("')'"));
 
     LayerSpec layer;
     layer.kind = layer_type->kind;
     std::memcpy(layer.name, prefix_, prefix_length_);
     std::memcpy(layer.name + prefix_length_, name.begin, name.length);
-    for (std::int32_t i = 0; i < spec->count; ++i)
-      if (same_layer_name(spec->layers[i].name, layer.name))
-        return fail(Status::invalid_argument, name_position, "a second layer named '%s'",
-                    layer.name);
+    if (names_.count(layer.name) != 0)
+      return fail(Status::invalid_argument, name_position, "a second layer named '%s'", layer.name);
     LSUV_TRY(build_layer(*layer_type, type_position, arguments, argument_count, &layer));
-    spec->layers[spec->count++] = layer;
+    skip_space();
+    if (peek_is('(')) LSUV_TRY(parse_inputs(&layer));
+    LSUV_TRY(expect_line_end("')'"));
+    LSUV_TRY(check_input_count(*layer_type, type_position, layer));
+    names_.emplace(layer.name, static_cast<std::int32_t>(spec->layers.size()));
+    spec->layers.push_back(layer);
+    return Status::ok;
+  }
+
+  // `(a, b)` after the module, as in PyTorch's forward: the ops whose outputs this op reads.
+  Status parse_inputs(LayerSpec* layer) {
+    ++pos_;
+    for (;;) {
+      skip_space();
+      const std::size_t position = pos_;
+      const Token name = scan_while(is_name_char);
+      if (name.length == 0)
+        return fail(Status::bad_format, pos_, "expected the name of an earlier op");
+      if (layer->input_count == LayerSpec::kMaxInputs)
+        return fail(Status::invalid_argument, position, "an op reads at most %d inputs",
+                    LayerSpec::kMaxInputs);
+      LSUV_TRY(resolve_input(name, position, layer->inputs[layer->input_count]));
+      ++layer->input_count;
+      skip_space();
+      if (peek_is(')')) {
+        ++pos_;
+        return Status::ok;
+      }
+      if (!peek_is(','))
+        return fail(Status::bad_format, pos_, "expected ',' or ')' after an input name");
+      ++pos_;
+    }
+  }
+
+  // An input name is looked up as written inside the current block first, then in each
+  // enclosing block, then as a whole name: in `(0): BasicBlock(`, `(relu1)` finds
+  // `layer1.0.relu1`. `input` is the network's input.
+  Status resolve_input(Token name, std::size_t position, char* out) {
+    if (name.is(kNetworkInput)) {
+      std::memcpy(out, kNetworkInput, std::strlen(kNetworkInput));
+      return Status::ok;
+    }
+    std::size_t scope = prefix_length_;
+    for (int level = depth_;; --level) {
+      if (scope + name.length <= static_cast<std::size_t>(LayerSpec::kMaxNameLength)) {
+        std::string candidate(prefix_, scope);
+        candidate.append(name.begin, name.length);
+        if (names_.count(candidate) != 0) {
+          std::memcpy(out, candidate.data(), candidate.size());
+          return Status::ok;
+        }
+      }
+      if (level == 0 || scope == 0) break;
+      scope = containers_[level - 1].prefix_length;
+    }
+    return fail(Status::invalid_argument, position, "'%s' is not an earlier op", quote(name));
+  }
+
+  Status check_input_count(const LayerType& type, std::size_t position, const LayerSpec& layer) {
+    if (type.kind == LayerKind::add && layer.input_count < 2)
+      return fail(Status::invalid_argument, position, "Add needs two or more inputs: Add()(a, b)");
+    if (type.kind != LayerKind::add && layer.input_count > 1)
+      return fail(Status::invalid_argument, position, "%s reads one input", type.name);
     return Status::ok;
   }
 
@@ -404,7 +480,7 @@ class Parser {
     value->position = start;
     if (at_end()) return fail(Status::bad_format, pos_, "expected a value");
     const char c = text_[pos_];
-    if (c == '-' || is_digit(c)) return parse_integer(value);
+    if (c == '-' || is_digit(c)) return parse_number(value);
     if (c == '(') {
       ++pos_;
       skip_space();
@@ -447,9 +523,55 @@ class Parser {
         value->kind = ValueKind::none;
         return Status::ok;
       }
+      // PyTorch 1.13 prints Conv2d's padding='same' as `padding=same`.
+      if (word.is("same") || word.is("valid")) {
+        value->kind = ValueKind::string;
+        value->text = word;
+        return Status::ok;
+      }
       return fail(Status::bad_format, value->position, "expected a value, found '%s'", quote(word));
     }
     return fail(Status::bad_format, pos_, "expected a value");
+  }
+
+  // An integer, or a real when a decimal point or an exponent follows the digits.
+  Status parse_number(Value* value) {
+    const std::size_t start = pos_;
+    std::size_t end = pos_;
+    if (end < line_end_ && text_[end] == '-') ++end;
+    while (end < line_end_ && is_digit(text_[end])) ++end;
+    bool real = false;
+    if (end < line_end_ && text_[end] == '.') {
+      real = true;
+      ++end;
+      while (end < line_end_ && is_digit(text_[end])) ++end;
+    }
+    if (end < line_end_ && (text_[end] == 'e' || text_[end] == 'E')) {
+      real = true;
+      ++end;
+      if (end < line_end_ && (text_[end] == '+' || text_[end] == '-')) ++end;
+      const std::size_t exponent = end;
+      while (end < line_end_ && is_digit(text_[end])) ++end;
+      if (end == exponent) return fail(Status::bad_format, end, "expected the exponent's digits");
+    }
+    if (!real) return parse_integer(value);
+    const std::size_t digits = start + (text_[start] == '-' ? 1 : 0);
+    if (digits == end || !is_digit(text_[digits]))
+      return fail(Status::bad_format, digits, "expected a digit");
+    if (end - start >= kMaxNumberLength)
+      return fail(Status::invalid_argument, start, "number longer than %zu characters",
+                  kMaxNumberLength - 1);
+    char copy[kMaxNumberLength];
+    std::memcpy(copy, text_ + start, end - start);
+    copy[end - start] = '\0';
+    const double number = std::strtod(copy, nullptr);
+    if (!std::isfinite(number) || std::fabs(number) > FLT_MAX)
+      return fail(Status::invalid_argument, start, "number does not fit in a float");
+    value->kind = ValueKind::real;
+    value->number = number;
+    value->position = start;
+    pos_ = end;
+    return Status::ok;
   }
 
   Status parse_integer(Value* value) {
@@ -467,6 +589,7 @@ class Parser {
     }
     value->kind = ValueKind::integer;
     value->first = static_cast<std::int32_t>(negative ? -magnitude : magnitude);
+    value->number = value->first;
     value->position = start;
     return Status::ok;
   }
@@ -535,10 +658,34 @@ class Parser {
         LSUV_TRY(expect_integer(slots, 0, 1, false));
         return expect_integer(slots, 1, -1, false);
       case LayerKind::add:
+        return read_bool(slots, 0, false, &layer->relu);
       case LayerKind::batch_norm2d:
-      case LayerKind::relu6:
-      case LayerKind::hardtanh:
-        break;  // not in the text grammar yet
+        LSUV_TRY(read_count(slots, 0, 1, &layer->in_channels));
+        layer->out_channels = layer->in_channels;
+        LSUV_TRY(read_float(slots, 1, &layer->eps));
+        if (!(layer->eps > 0.0f))
+          return fail(Status::invalid_argument, slots[1]->position, "'eps' must be positive");
+        LSUV_TRY(read_float(slots, 2, &layer->momentum));
+        // lsuv runs BatchNorm in eval mode from its running statistics and the affine pair.
+        LSUV_TRY(expect_bool(slots, 3, true));
+        return expect_bool(slots, 4, true);
+      case LayerKind::relu6: {
+        bool inplace = false;
+        layer->clamp_min = 0.0f;
+        layer->clamp_max = 6.0f;
+        return read_bool(slots, 0, false, &inplace);
+      }
+      case LayerKind::hardtanh: {
+        bool inplace = false;
+        layer->clamp_min = -1.0f;
+        layer->clamp_max = 1.0f;
+        LSUV_TRY(read_float(slots, 0, &layer->clamp_min));
+        LSUV_TRY(read_float(slots, 1, &layer->clamp_max));
+        if (!(layer->clamp_max > layer->clamp_min))
+          return fail(Status::invalid_argument, type_position,
+                      "Hardtanh needs max_val greater than min_val");
+        return read_bool(slots, 2, false, &inplace);
+      }
     }
     return Status::unsupported;
   }
@@ -629,6 +776,17 @@ class Parser {
     return Status::ok;
   }
 
+  // A number (integer or real) that fits in a float; *out unchanged when absent.
+  Status read_float(const Value* const* slots, int slot, float* out) {
+    const Value* value = slots[slot];
+    if (value == nullptr) return Status::ok;
+    if (value->kind != ValueKind::integer && value->kind != ValueKind::real)
+      return fail(Status::invalid_argument, value->position, "'%s' must be a number",
+                  parameter_names_[slot]);
+    *out = static_cast<float>(value->number);
+    return Status::ok;
+  }
+
   Status read_bool(const Value* const* slots, int slot, bool fallback, bool* out) {
     const Value* value = slots[slot];
     *out = fallback;
@@ -681,6 +839,7 @@ class Parser {
   Container containers_[kMaxNesting] = {};
   int depth_ = 0;
   char prefix_[LayerSpec::kMaxNameLength + 1] = {};
+  std::unordered_map<std::string, std::int32_t> names_;  // every layer so far, by full name
   std::size_t prefix_length_ = 0;
   const char* const* parameter_names_ = nullptr;
   char quote_[kMaxQuote + 1] = {};

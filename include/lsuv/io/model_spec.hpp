@@ -1,4 +1,4 @@
-// Model spec: a sequential network written as text, close to what PyTorch prints.
+// Model spec: a network written as text, close to what PyTorch prints.
 //
 //   # the seed's network
 //   input: 1x28x28                       # C x H x W, as PyTorch's NCHW
@@ -7,45 +7,59 @@
 //   avg: AdaptiveAvgPool2d(1)
 //   l1: Linear(32, 10)
 //
-// One layer a line, `name: Type(arguments)`; `#` starts a comment; blank lines are ignored.
-// The output of `print(model)` pastes in as it is: `(name): Type(arguments)` lines, the
-// wrapper line of the model class (`Net(`) and its closing `)`. A nested `(features):
-// Sequential(` block names its layers `features.0`, `features.1`, ... as PyTorch's state_dict
-// does; other nested modules are unsupported (lsuv cannot know they run in sequence).
+// One op a line, `name: Type(arguments)`; `#` starts a comment; blank lines are ignored; a UTF-8
+// byte order mark at the start is skipped. An op reads the output of the op before it (the
+// network input for the first op) unless a trailing call names its inputs, as PyTorch's forward
+// would: `proj: Conv2d(16, 32, kernel_size=1, stride=2)(relu1)` reads op `relu1`;
+// `add1: Add(relu=True)(bn2, proj)` sums two tensors, then applies a ReLU. `input` names the
+// network input. Only earlier ops may be named.
+//
+// The output of `print(model)` pastes in: `(name): Type(arguments)` lines, the wrapper line of
+// the model class (`Net(`) and its closing `)`. A nested block (`(layer1): Sequential(`,
+// `(0): BasicBlock(`) prefixes its layers' names as PyTorch's state_dict does (`layer1.0.conv1`);
+// inside a block an input name is looked up in the block first, then outwards. A repr lists a
+// non-sequential block's modules, not its forward: add the Add lines and the trailing input
+// calls by hand.
 //
 // Layer types, with PyTorch's parameter names (positional or keyword):
 //   Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-//          bias=True, padding_mode='zeros')     padding may also be 'valid' or 'same'
+//          bias=True, padding_mode='zeros')     padding may also be 'valid' or 'same', quoted or
+//          not
 //   Linear(in_features, out_features, bias=True)
 //   ReLU(inplace=False)
+//   ReLU6(inplace=False)
+//   Hardtanh(min_val=-1.0, max_val=1.0, inplace=False)
+//   BatchNorm2d(num_features, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 //   MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
 //             ceil_mode=False)
 //   AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
 //             divisor_override=None)
 //   AdaptiveAvgPool2d(output_size)               output_size 1 or (1, 1) only
 //   Flatten(start_dim=1, end_dim=-1)
-// Sizes are an integer or a pair `(h, w)`. Keywords lsuv does not model are accepted at
-// PyTorch's default and unsupported otherwise. An in_channels / in_features of 0 means
-// "whatever the previous layer produces". The input line is optional (a pasted repr has none):
-// without it ModelSpec::input is all zeros and the caller supplies the shape.
+//   Add(relu=False)                              two to LayerSpec::kMaxInputs named inputs
+// Sizes are an integer or a pair `(h, w)`; float parameters take `0.1`, `1e-05`, `-1.0` or an
+// integer. Keywords lsuv does not model are accepted at PyTorch's default and unsupported
+// otherwise. An in_channels / in_features of 0 means "whatever the previous layer produces".
+// The input line is optional (a pasted repr has none): without it ModelSpec::input is all zeros
+// and the caller supplies the shape.
 //
 // Names are what state_dict calls the layers: letters, digits, '_' and '.', at most
 // LayerSpec::kMaxNameLength characters, unique.
 //
 // Errors: bad_format (syntax, with the line and column of the first offending character; a
 // spec without layers), unsupported (unknown layer types or keywords, a keyword away from its
-// default), invalid_argument (bad or duplicate names, values out of range, numbers that do not
-// fit in int32, missing or repeated arguments), too_many_layers (more than Model::kMaxLayers).
+// default), invalid_argument (bad or duplicate names, an input that is not an earlier op, values
+// out of range, numbers that do not fit in int32 or float, missing or repeated arguments).
 //
-// The parser reads exactly `length` bytes (no terminator needed), allocates nothing and does
-// not recurse, so any bytes at all are safe to hand it.
+// The parser reads exactly `length` bytes (no terminator needed) and does not recurse, so any
+// bytes at all are safe to hand it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "lsuv/layer.hpp"
-#include "lsuv/model.hpp"
 #include "lsuv/status.hpp"
 #include "lsuv/tensor.hpp"
 
@@ -53,12 +67,13 @@ namespace lsuv {
 
 struct ModelSpec {
   ImageShape input;  // all zeros when the spec has no input line
-  LayerSpec layers[Model::kMaxLayers];
-  std::int32_t count = 0;
+  std::vector<LayerSpec> layers;
+
+  std::int32_t count() const { return static_cast<std::int32_t>(layers.size()); }
 };
 
 // Same input and the same layers, comparing only the fields each layer kind uses (a ReLU's
-// kernel size means nothing and is not compared).
+// kernel size means nothing and is not compared) and every layer's named inputs.
 bool operator==(const ModelSpec& a, const ModelSpec& b);
 inline bool operator!=(const ModelSpec& a, const ModelSpec& b) {
   return !(a == b);
