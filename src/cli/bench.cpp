@@ -41,13 +41,17 @@ void print_kernel(const char* name, const bench::KernelTiming& t, double peak) {
 }
 
 // Calibration images: Fashion-MNIST's first training images when installed, else Gaussian noise.
-std::vector<float> calibration_images(const BenchOptions& options, const char** origin) {
+CheckedArray<float> calibration_images(const BenchOptions& options, const char** origin) {
   const std::size_t per_image = kSeedInput.elements();
-  std::vector<float> images(static_cast<std::size_t>(options.calibration_images) * per_image);
+  CheckedArray<float> images(static_cast<std::size_t>(options.calibration_images) * per_image,
+                             "--images " + std::to_string(options.calibration_images));
   const std::string path = options.data_directory + "/" + fashion_mnist::kTrainImages;
   IdxImages idx;
   if (std::filesystem::exists(path) && idx.load(path.c_str()) == Status::ok &&
-      idx.count() >= options.calibration_images && idx.shape() == kSeedInput) {
+      idx.shape() == kSeedInput) {
+    if (idx.count() < options.calibration_images)
+      fail("--images " + std::to_string(options.calibration_images) + ": " + path + " has only " +
+           std::to_string(idx.count()) + " images");
     for (std::size_t i = 0; i < images.size(); ++i)
       images[i] = (idx.pixels()[i] / 255.0f - fashion_mnist::kMean) / fashion_mnist::kStd;
     *origin = "Fashion-MNIST training images";
@@ -55,15 +59,14 @@ std::vector<float> calibration_images(const BenchOptions& options, const char** 
   }
   std::mt19937 generator(1);
   std::normal_distribution<float> gaussian(0.0f, 1.0f);
-  for (float& x : images) x = gaussian(generator);
+  for (std::size_t i = 0; i < images.size(); ++i) images[i] = gaussian(generator);
   *origin = "Gaussian images (Fashion-MNIST not installed)";
   return images;
 }
 
-void bench_lsuv(const BenchOptions& options) {
+void bench_lsuv(const BenchOptions& options, const CheckedArray<float>& images,
+                const char* origin) {
   constexpr std::int32_t kBatch = 64;
-  const char* origin = "";
-  const std::vector<float> images = calibration_images(options, &origin);
   auto loaded = bind_model(seed_spec(), kBatch);
   Model& model = loaded->model;
   std::vector<unsigned char> init_scratch(Arena::kAlignment);
@@ -87,7 +90,11 @@ void bench_lsuv(const BenchOptions& options) {
 
 void run_bench(const BenchOptions& options) {
   if (options.calibration_images < 64 || options.calibration_images % 64 != 0)
-    fail("--images must be a positive multiple of 64");
+    fail("--images must be a positive multiple of 64 (got " +
+         std::to_string(options.calibration_images) + ")");
+  // Before the long benchmarks: the images may not exist or not fit in memory.
+  const char* origin = "";
+  const CheckedArray<float> images = calibration_images(options, &origin);
   const CpuLevel level = cpu_level();
   const double peak = bench::fma_peak_gflops(level == CpuLevel::ref ? cpu_level_detected() : level);
   std::printf("lsuv bench: kernels at level %s (detected %s), single thread\n",
@@ -138,7 +145,7 @@ void run_bench(const BenchOptions& options) {
     std::printf("\n");
   }
   if (!have_torch) std::printf("  (no PyTorch figures: python3-torch or the script is missing)\n");
-  bench_lsuv(options);
+  bench_lsuv(options, images, origin);
 }
 
 }  // namespace lsuv::cli

@@ -1,6 +1,7 @@
 #include "cli/cli_common.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "lsuv/init.hpp"
@@ -11,6 +12,14 @@ namespace lsuv::cli {
 void fail(const std::string& message) {
   std::fprintf(stderr, "lsuv: %s\n", message.c_str());
   throw Failure{};
+}
+
+void fail_allocation(const std::string& what, std::size_t count, std::size_t element_bytes) {
+  const long double bytes = static_cast<long double>(count) * element_bytes;
+  char text[160];
+  std::snprintf(text, sizeof text, "%s needs %.0Lf bytes (%.3Lg GiB), more than this machine gives",
+                what.c_str(), bytes, bytes / (1024.0L * 1024.0L * 1024.0L));
+  fail(text);
 }
 
 void check(Status status, const std::string& what) {
@@ -43,7 +52,9 @@ std::unique_ptr<LoadedModel> bind_model(const ModelSpec& spec, std::int32_t max_
   loaded->spec = spec;
   check(loaded->model.configure(spec.layers.data(), spec.count(), spec.input, max_batch),
         "model spec");
-  loaded->memory.resize(loaded->model.required_bytes() + Arena::kAlignment);
+  loaded->memory = CheckedArray<unsigned char>(
+      loaded->model.required_bytes() + Arena::kAlignment,
+      "the model (weights and activations for batches of " + std::to_string(max_batch) + ")");
   loaded->arena = std::make_unique<Arena>(loaded->memory.data(), loaded->memory.size());
   check(loaded->model.bind(*loaded->arena), "binding the model");
   return loaded;
@@ -54,12 +65,26 @@ std::string default_images_path(bool training) {
          (training ? fashion_mnist::kTrainImages : fashion_mnist::kTestImages);
 }
 
+namespace {
+bool is_gzip_file(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return false;
+  unsigned char magic[2] = {0, 0};
+  const bool gzip = std::fread(magic, 1, 2, file) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+  std::fclose(file);
+  return gzip;
+}
+}  // namespace
+
 IdxImages load_images(const std::string& path) {
   IdxImages images;
   const Status status = images.load(path.c_str());
   if (status == Status::file_not_found && path.rfind(fashion_mnist::kDefaultDirectory, 0) == 0)
     fail(path + " not found: Fashion-MNIST comes from the Debian package " +
          fashion_mnist::kPackage + " (apt-get install " + fashion_mnist::kPackage + ")");
+  if (status == Status::unsupported && is_gzip_file(path))
+    fail(path + ": unsupported: lsuv was built without zlib: gunzip the files (gunzip -k " + path +
+         ")");
   check(status, path);
   return images;
 }
@@ -71,7 +96,7 @@ Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvRepo
     options.cache = LsuvCache::never;
   const std::size_t bytes = lsuv_scratch_bytes(model, source, options);
   if (bytes == 0) return Status::invalid_argument;
-  std::vector<unsigned char> scratch(bytes + Arena::kAlignment);
+  CheckedArray<unsigned char> scratch(bytes + Arena::kAlignment, "LSUV's scratch memory");
   Arena arena(scratch.data(), scratch.size());
   return lsuv_initialize(model, source, options, arena, report);
 }
@@ -96,8 +121,9 @@ const char* torch_name(LayerKind kind) {
 LayerStatistics measure(Model& model, BatchSource& source) {
   LayerStatistics stats;
   StatisticsObserver observer(stats);
-  std::vector<float> batch(static_cast<std::size_t>(source.max_batch_size()) *
-                           source.image_shape().elements());
+  CheckedArray<float> batch(
+      static_cast<std::size_t>(source.max_batch_size()) * source.image_shape().elements(),
+      "a batch of images");
   for (std::int32_t b = 0; b < source.batch_count(); ++b) {
     std::int32_t n = 0;
     check(source.read(b, batch.data(), &n), "reading batch " + std::to_string(b));
@@ -118,8 +144,8 @@ void restore_parameters(Model& model, const std::vector<float>& values) {
 
 LsuvTiming time_lsuv(Model& model, BatchSource& source, const LsuvOptions& options,
                      const std::vector<float>& start, int repeats, LsuvReport* report) {
-  std::vector<unsigned char> scratch(lsuv_scratch_bytes(model, source, options) +
-                                     Arena::kAlignment);
+  CheckedArray<unsigned char> scratch(
+      lsuv_scratch_bytes(model, source, options) + Arena::kAlignment, "LSUV's scratch memory");
   std::vector<double> lsuv_times;
   for (int r = 0; r < repeats; ++r) {
     restore_parameters(model, start);
@@ -131,18 +157,24 @@ LsuvTiming time_lsuv(Model& model, BatchSource& source, const LsuvOptions& optio
   }
   std::sort(lsuv_times.begin(), lsuv_times.end());
 
-  std::vector<std::vector<float>> images(static_cast<std::size_t>(source.batch_count()));
-  std::vector<std::int32_t> counts(images.size());
-  for (std::int32_t b = 0; b < source.batch_count(); ++b) {
-    images[b].resize(static_cast<std::size_t>(source.max_batch_size()) *
-                     source.image_shape().elements());
-    check(source.read(b, images[b].data(), &counts[b]), "reading a batch");
-  }
+  const std::size_t per_batch =
+      static_cast<std::size_t>(source.max_batch_size()) * source.image_shape().elements();
+  CheckedArray<float> images(per_batch * static_cast<std::size_t>(source.batch_count()),
+                             "the calibration images");
+  std::vector<std::int32_t> counts(static_cast<std::size_t>(source.batch_count()));
+  for (std::int32_t b = 0; b < source.batch_count(); ++b)
+    check(source.read(b, images.data() + b * per_batch, &counts[b]), "reading a batch");
   const double forward_ms = median_milliseconds(repeats * 2 + 1, [&] {
-    for (std::size_t b = 0; b < images.size(); ++b)
-      check(model.forward(images[b].data(), counts[b]), "forward");
+    for (std::size_t b = 0; b < counts.size(); ++b)
+      check(model.forward(images.data() + b * per_batch, counts[b]), "forward");
   });
   return {lsuv_times[lsuv_times.size() / 2], forward_ms};
+}
+
+std::string table_number(double value, int width) {
+  char text[64];
+  std::snprintf(text, sizeof text, std::fabs(value) < 1e5 ? "%*.4f" : "%*.4g", width, value);
+  return text;
 }
 
 void print_statistics(const Model& model, const LayerStatistics& stats, const std::string& title) {
@@ -151,8 +183,9 @@ void print_statistics(const Model& model, const LayerStatistics& stats, const st
   for (std::int32_t i = 0; i < model.layer_count(); ++i) {
     const Layer& layer = model.layer(i);
     if (!has_parameters(layer.spec.kind)) continue;
-    std::printf("  %-8s %-7s %10.4f %10.4f\n", layer.spec.name, torch_name(layer.spec.kind),
-                stats.layers[i].mean(), stats.layers[i].stddev());
+    std::printf("  %-8s %-7s %s %s\n", layer.spec.name, torch_name(layer.spec.kind),
+                table_number(stats.layers[i].mean(), 10).c_str(),
+                table_number(stats.layers[i].stddev(), 10).c_str());
   }
 }
 
@@ -161,9 +194,10 @@ void print_report(const Model& model, const LsuvReport& report) {
               "mean after", "std after", "iters", "status");
   for (std::int32_t i = 0; i < report.count; ++i) {
     const LsuvLayerReport& r = report.layers[i];
-    std::printf("  %-8s %12.4f %12.4f %12.4f %12.4f %6d  %s\n",
-                model.layer(r.layer_index).spec.name, r.mean_before, r.std_before, r.mean_after,
-                r.std_after, static_cast<int>(r.iterations), lsuv_layer_status_name(r.status));
+    std::printf("  %-8s %s %s %s %s %6d  %s\n", model.layer(r.layer_index).spec.name,
+                table_number(r.mean_before, 12).c_str(), table_number(r.std_before, 12).c_str(),
+                table_number(r.mean_after, 12).c_str(), table_number(r.std_after, 12).c_str(),
+                static_cast<int>(r.iterations), lsuv_layer_status_name(r.status));
   }
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/checked_array.hpp"
 #include "lsuv/batch_source.hpp"
 #include "lsuv/io/idx.hpp"
 #include "lsuv/io/model_spec.hpp"
@@ -29,7 +30,7 @@ void check(Status status, const std::string& what);
 struct LoadedModel {
   ModelSpec spec;
   Model model;
-  std::vector<unsigned char> memory;
+  CheckedArray<unsigned char> memory;
   std::unique_ptr<Arena> arena;
 };
 
@@ -39,13 +40,17 @@ ModelSpec load_spec(const std::string& path);
 // The seed's network (lsuv/seed_model.hpp) as a spec.
 ModelSpec seed_spec();
 
-// Loads an IDX image file; a missing default Fashion-MNIST file names the Debian package.
+// Loads an IDX image file; a missing default Fashion-MNIST file names the Debian package, and
+// a gzipped file in a build without zlib says to gunzip it.
 IdxImages load_images(const std::string& path);
 std::string default_images_path(bool training);
 
 // Runs LSUV with a scratch arena sized for the options (cache when it fits in cache_limit).
 Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvReport* report,
                 std::size_t cache_limit_bytes = std::size_t{2} << 30);
+
+// A table cell: %.4f while that stays short, %.4g (1.234e+30) beyond.
+std::string table_number(double value, int width);
 
 // Pre-activation statistics of every conv2d / linear layer over all batches of a source.
 struct LayerStatistics {

@@ -48,6 +48,15 @@ void check_input_shape(const ModelSpec& spec, const IdxImages& images, const std
          std::to_string(spec.input.width));
 }
 
+bool normalised_any(const LsuvReport& report) {
+  for (std::int32_t i = 0; i < report.count; ++i) {
+    const LsuvLayerStatus status = report.layers[i].status;
+    if (status == LsuvLayerStatus::converged || status == LsuvLayerStatus::max_iterations)
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void run_init(const InitCommand& command) {
@@ -57,8 +66,9 @@ void run_init(const InitCommand& command) {
   const ModelSpec spec = load_spec(command.spec);
   auto loaded = bind_model(spec, command.data.batch_size);
   Model& model = loaded->model;
-  std::vector<unsigned char> scratch(initialize_scratch_bytes(model, command.initializer) +
-                                     Arena::kAlignment);
+  CheckedArray<unsigned char> scratch(
+      initialize_scratch_bytes(model, command.initializer) + Arena::kAlignment,
+      "the initialiser's scratch memory");
   Arena arena(scratch.data(), scratch.size());
   InitOptions init;
   init.seed = command.lsuv.seed;
@@ -77,6 +87,9 @@ void run_init(const InitCommand& command) {
                 static_cast<long long>(report.images));
     print_report(model, report);
     check(status, "LSUV");
+    if (!normalised_any(report))
+      fail("LSUV normalised no layer (each was non_finite or zero_variance on " +
+           command.data.images + "): weights not written");
   }
   check_file(save_weights(model, command.output.c_str(), &error), "writing", command.output, error);
   std::printf("weights written to %s\n", command.output.c_str());

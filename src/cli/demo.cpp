@@ -27,8 +27,9 @@ IdxBatchSource batches(const IdxImages& images, std::int32_t first, std::int32_t
 }
 
 void initialise(Model& model, Initializer initializer, std::uint64_t seed) {
-  std::vector<unsigned char> scratch(initialize_scratch_bytes(model, initializer) +
-                                     Arena::kAlignment);
+  CheckedArray<unsigned char> scratch(
+      initialize_scratch_bytes(model, initializer) + Arena::kAlignment,
+      "the initialiser's scratch memory");
   Arena arena(scratch.data(), scratch.size());
   InitOptions options;
   options.seed = seed;
@@ -44,12 +45,22 @@ void print_timing(const LsuvTiming& t, const LsuvReport& report, const char* wha
       t.lsuv_ms / t.forward_ms);
 }
 
+// Debian installs the files gzipped; boards without zlib have them gunzipped.
+IdxImages load_from(const std::string& directory, const char* gz_name) {
+  const std::string gz_path = directory + "/" + gz_name;
+  const std::string plain_path = gz_path.substr(0, gz_path.size() - 3);
+  std::FILE* plain = std::fopen(plain_path.c_str(), "rb");
+  if (plain == nullptr) return load_images(gz_path);
+  std::fclose(plain);
+  return load_images(plain_path);
+}
+
 }  // namespace
 
 void run_demo(const DemoOptions& options) {
   const std::string directory = options.data_directory;
-  const IdxImages train = load_images(directory + "/" + fashion_mnist::kTrainImages);
-  const IdxImages test = load_images(directory + "/" + fashion_mnist::kTestImages);
+  const IdxImages train = load_from(directory, fashion_mnist::kTrainImages);
+  const IdxImages test = load_from(directory, fashion_mnist::kTestImages);
   const std::int32_t batch = options.batch_size;
   const std::int32_t many = options.calibration_batches;
   if (batch <= 0 || many <= 0 || static_cast<std::int64_t>(many) * batch > train.count() ||

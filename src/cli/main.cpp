@@ -2,18 +2,25 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <new>
 #include <string>
 
 #include "cli/bench.hpp"
 #include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "cli/demo.hpp"
+#include "cli/option_checks.hpp"
 #include "lsuv/cpu.hpp"
 #include "lsuv/io/idx.hpp"
 
 namespace {
 
 using lsuv::cli::DataOptions;
+using lsuv::cli::require_finite_range;
+using lsuv::cli::require_range;
+
+constexpr std::int64_t kMaxBatchSize = 65536;
+constexpr std::int64_t kMaxBatches = 1 << 24;
 
 void add_data_options(CLI::App* command, DataOptions& data, bool training) {
   data.images = lsuv::cli::default_images_path(training);
@@ -29,6 +36,30 @@ void add_data_options(CLI::App* command, DataOptions& data, bool training) {
       ->capture_default_str();
   command->add_option("--std", data.std, "normalisation: (pixel/255 - mean) / std")
       ->capture_default_str();
+}
+
+void check_data_options(const DataOptions& data) {
+  require_range("--first-image", data.first_image, 0, INT32_MAX);
+  require_range("--batches", data.batches, 1, kMaxBatches);
+  require_range("--batch-size", data.batch_size, 1, kMaxBatchSize);
+  // Pixels are 0..1 after /255: a mean or std far outside that scale leaves nothing finite
+  // for LSUV to measure.
+  require_finite_range("--mean", data.mean, -1e3, 1e3);
+  require_finite_range("--std", data.std, 1e-3, 1e3);
+}
+
+// The paper variant's own options; the seed variant neither reads nor checks them.
+void check_paper_options(const lsuv::LsuvOptions& lsuv) {
+  require_finite_range("--tolerance", lsuv.tolerance, 1e-6, 1.0);
+  require_range("--max-iterations", lsuv.max_iterations, 1, 1000);
+}
+
+// "lsuv frobnicate": CLI11 would say only that a subcommand is required.
+bool is_unknown_command(CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return false;
+  for (const CLI::App* command : app.get_subcommands([](CLI::App*) { return true; }))
+    if (command->get_name() == argv[1]) return false;
+  return true;
 }
 
 }  // namespace
@@ -51,7 +82,9 @@ int main(int argc, char** argv) {
   demo_command
       ->add_option("--batches", demo.calibration_batches, "batches for the many-batch calibration")
       ->capture_default_str();
-  demo_command->add_option("--seed", demo.seed, "initialisation seed")->capture_default_str();
+  std::string demo_seed = "0";
+  demo_command->add_option("--seed", demo_seed, "initialisation seed (0..2^64-1)")
+      ->capture_default_str();
   demo_command->add_option("--tolerance", demo.tolerance, "paper variant: |var - 1| tolerance")
       ->capture_default_str();
   demo_command->add_option("--repeats", demo.repeats, "timing repeats (median)")
@@ -77,7 +110,9 @@ int main(int argc, char** argv) {
       ->add_option("--max-iterations", init.lsuv.max_iterations,
                    "paper variant: rescales per layer")
       ->capture_default_str();
-  init_command->add_option("--seed", init.lsuv.seed, "initialisation seed")->capture_default_str();
+  std::string init_seed = "0";
+  init_command->add_option("--seed", init_seed, "initialisation seed (0..2^64-1)")
+      ->capture_default_str();
   init_command->add_flag("--orthonormal", init.lsuv.orthonormal_preinit,
                          "orthonormal pre-init of each layer (the paper's step I)");
   init_command->add_flag("--per-channel", init.lsuv.per_channel,
@@ -115,18 +150,45 @@ int main(int argc, char** argv) {
   bench_command->add_option("--data", bench.data_directory, "Fashion-MNIST directory")
       ->capture_default_str();
 
-  CLI11_PARSE(app, argc, argv);
+  if (is_unknown_command(app, argc, argv)) {
+    std::fprintf(stderr,
+                 "lsuv: unknown command '%s' (commands: demo, init, stats, forward, bench)\n",
+                 argv[1]);
+    return 1;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "lsuv: %s (see lsuv --help)\n", e.what());
+    return 1;
+  }
 
   try {
     if (*demo_command) {
+      demo.seed = lsuv::cli::parse_seed("--seed", demo_seed);
+      require_range("--batch-size", demo.batch_size, 1, kMaxBatchSize);
+      require_range("--batches", demo.calibration_batches, 1, kMaxBatches);
+      require_finite_range("--tolerance", demo.tolerance, 1e-6, 1.0);
+      require_range("--repeats", demo.repeats, 1, 1000);
       lsuv::cli::run_demo(demo);
     } else if (*init_command) {
       lsuv::Initializer chosen = lsuv::Initializer::pytorch_default;
       (void)lsuv::initializer_from_name(initializer.c_str(), &chosen);
       init.initializer = chosen;
-      init.lsuv.variant = variant == "paper" ? lsuv::LsuvVariant::paper : lsuv::LsuvVariant::seed;
+      init.lsuv.seed = lsuv::cli::parse_seed("--seed", init_seed);
+      check_data_options(init.data);
+      if (variant == "paper") {
+        init.lsuv.variant = lsuv::LsuvVariant::paper;
+        check_paper_options(init.lsuv);
+      } else {
+        const lsuv::LsuvOptions defaults;
+        init.lsuv.tolerance = defaults.tolerance;
+        init.lsuv.max_iterations = defaults.max_iterations;
+      }
       lsuv::cli::run_init(init);
     } else if (*stats_command) {
+      check_data_options(stats.data);
       lsuv::cli::run_stats(stats);
     } else if (*forward_command) {
       lsuv::cli::run_forward(forward);
@@ -134,6 +196,10 @@ int main(int argc, char** argv) {
       lsuv::cli::run_bench(bench);
     }
   } catch (const lsuv::cli::Failure&) {
+    return 1;
+  } catch (const std::bad_alloc&) {
+    // Buffers sized by the user are checked where they are made; this is everything else.
+    std::fprintf(stderr, "lsuv: out of memory\n");
     return 1;
   }
   return 0;

@@ -1,0 +1,276 @@
+// The `lsuv` program as a user runs it: exit codes and the first words of its messages for bad
+// options, parse errors, models too large for memory, and the data-file names it accepts.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string scratch_dir() {
+  static const std::string dir = [] {
+    const std::string path = std::filesystem::temp_directory_path().string() + "/lsuv_cli_test_" +
+                             std::to_string(getpid());
+    std::filesystem::create_directories(path);
+    return path;
+  }();
+  return dir;
+}
+
+std::string source_path(const std::string& relative) {
+  return std::string(LSUV_SOURCE_ROOT) + "/" + relative;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+std::string quoted(const std::string& word) {
+  std::string text = "'";
+  for (char c : word) text += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return text + "'";
+}
+
+// Runs the program through /bin/sh so a test can limit the child's address space first
+// (`ulimit -v` in KiB; 0: no limit). In a cross build MESON_EXE_WRAPPER names the emulator.
+Run lsuv(const std::vector<std::string>& args, long address_space_kib = 0) {
+  const char* program = std::getenv("LSUV_CLI");
+  REQUIRE(program != nullptr);
+  const char* wrapper = std::getenv("MESON_EXE_WRAPPER");
+  std::string command;
+  if (address_space_kib > 0) command += "ulimit -v " + std::to_string(address_space_kib) + "; ";
+  command += "exec ";
+  if (wrapper != nullptr) command += std::string(wrapper) + " ";
+  command += quoted(program);
+  for (const std::string& arg : args) command += " " + quoted(arg);
+  const std::string out_path = scratch_dir() + "/stdout.txt";
+  const std::string err_path = scratch_dir() + "/stderr.txt";
+  command += " >" + quoted(out_path) + " 2>" + quoted(err_path) + " </dev/null";
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  Run run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.out = slurp(out_path);
+  run.err = slurp(err_path);
+  return run;
+}
+
+void check_failure(const Run& run, const std::string& prefix) {
+  INFO("stderr: " << run.err);
+  CHECK(run.exit_code == 1);
+  CHECK(run.err.rfind(prefix, 0) == 0);
+}
+
+// An IDX image file of `count` 28x28 images: noise, or all zero when blank.
+std::string write_idx(const std::string& name, int count, bool blank) {
+  const std::string path = scratch_dir() + "/" + name;
+  std::ofstream file(path, std::ios::binary);
+  const unsigned char header[16] = {0,
+                                    0,
+                                    8,
+                                    3,
+                                    0,
+                                    0,
+                                    static_cast<unsigned char>(count >> 8),
+                                    static_cast<unsigned char>(count),
+                                    0,
+                                    0,
+                                    0,
+                                    28,
+                                    0,
+                                    0,
+                                    0,
+                                    28};
+  file.write(reinterpret_cast<const char*>(header), sizeof header);
+  std::mt19937 generator(3);
+  for (int i = 0; i < count * 28 * 28; ++i) file.put(blank ? '\0' : static_cast<char>(generator()));
+  return path;
+}
+
+std::string write_text(const std::string& name, const std::string& text) {
+  const std::string path = scratch_dir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+// `lsuv init` of the seed's model on 16 noise images, batches of 8 unless extra says otherwise.
+std::vector<std::string> init_args(const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"init",
+                                   "--spec",
+                                   source_path("models/fashion_mnist_seed.spec"),
+                                   "--out",
+                                   scratch_dir() + "/weights",
+                                   "--images",
+                                   write_idx("noise.idx", 16, false)};
+  bool batch_size_given = false;
+  for (const std::string& arg : extra) batch_size_given = batch_size_given || arg == "--batch-size";
+  if (!batch_size_given) args.insert(args.end(), {"--batch-size", "8"});
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+bool has_fashion_mnist() {
+  return std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
+}
+
+constexpr long kAddressSpaceKib = 2000000;  // 2 GB: far below what the huge models ask
+
+}  // namespace
+
+TEST_CASE("cli: numeric options out of range name the option and exit 1") {
+  check_failure(lsuv({"demo", "--repeats", "0"}), "lsuv: --repeats must be 1..");
+  check_failure(lsuv({"demo", "--repeats", "-3"}), "lsuv: --repeats must be 1..");
+  check_failure(lsuv({"demo", "--batch-size", "0"}), "lsuv: --batch-size must be 1..");
+  check_failure(lsuv({"demo", "--tolerance", "nan"}), "lsuv: --tolerance must be ");
+  check_failure(lsuv(init_args({"--batch-size", "0"})), "lsuv: --batch-size must be 1..");
+  check_failure(lsuv(init_args({"--batches", "0"})), "lsuv: --batches must be 1..");
+  check_failure(lsuv(init_args({"--first-image", "-1"})), "lsuv: --first-image must be 0..");
+  check_failure(lsuv({"bench", "--images", "100"}), "lsuv: --images must be a positive multiple");
+}
+
+TEST_CASE("cli: absurd normalisation options are refused before any work") {
+  check_failure(lsuv(init_args({"--std", "1e-30", "--skip-unnormalisable"})),
+                "lsuv: --std must be ");
+  check_failure(lsuv(init_args({"--std", "-1"})), "lsuv: --std must be ");
+  check_failure(lsuv(init_args({"--std", "inf"})), "lsuv: --std must be ");
+  check_failure(lsuv(init_args({"--mean", "nan"})), "lsuv: --mean must be ");
+  CHECK_FALSE(std::filesystem::exists(scratch_dir() + "/weights"));
+}
+
+TEST_CASE("cli: LSUV that normalised no layer fails and writes nothing") {
+  std::filesystem::remove_all(scratch_dir() + "/weights");
+  // Blank images through one-channel layers without padding: every output is constant.
+  const std::string constant = write_text(
+      "constant.spec",
+      "input: 1x28x28\nc1: Conv2d(1, 1, 3)\nr1: ReLU()\nf: Flatten()\nl1: Linear(676, 1)\n");
+  std::vector<std::string> args = init_args({"--skip-unnormalisable", "--mean", "0", "--std", "1"});
+  args[2] = constant;
+  args[6] = write_idx("blank.idx", 16, true);
+  check_failure(lsuv(args), "lsuv: LSUV normalised no layer");
+  CHECK_FALSE(std::filesystem::exists(scratch_dir() + "/weights"));
+}
+
+TEST_CASE("cli: the LSUV table keeps large numbers short") {
+  const Run run = lsuv(init_args({"--mean", "-1000", "--std", "0.001"}));
+  REQUIRE(run.exit_code == 0);
+  int longest = 0, digits = 0;
+  for (char c : run.out) {
+    digits =
+        std::isdigit(static_cast<unsigned char>(c)) || (c == '.' && digits > 0) ? digits + 1 : 0;
+    if (digits > longest) longest = digits;
+  }
+  INFO("stdout: " << run.out);
+  CHECK(longest <= 10);
+}
+
+TEST_CASE("cli: parse errors exit 1 with an lsuv: line; --help exits 0") {
+  check_failure(lsuv(init_args({"--batches", "1e12"})), "lsuv: ");
+  check_failure(lsuv(init_args({"--variant", "bogus"})), "lsuv: ");
+  check_failure(lsuv({"init", "--spec", source_path("models/fashion_mnist_seed.spec")}),
+                "lsuv: --out is required");
+  check_failure(lsuv(init_args({"--bogus"})), "lsuv: ");
+  check_failure(lsuv({"frobnicate"}), "lsuv: unknown command 'frobnicate'");
+  check_failure(lsuv({}), "lsuv: ");
+  CHECK(lsuv({"--help"}).exit_code == 0);
+  CHECK(lsuv({"init", "--help"}).exit_code == 0);
+  CHECK(lsuv({"--version"}).exit_code == 0);
+}
+
+TEST_CASE("cli: paper-variant options are checked only for the paper variant") {
+  CHECK(lsuv(init_args({"--tolerance", "-1", "--max-iterations", "0"})).exit_code == 0);
+  check_failure(lsuv(init_args({"--variant", "paper", "--tolerance", "-1"})),
+                "lsuv: --tolerance must be ");
+  check_failure(lsuv(init_args({"--variant", "paper", "--max-iterations", "0"})),
+                "lsuv: --max-iterations must be 1..");
+}
+
+TEST_CASE("cli: seeds are unsigned 64-bit integers, never wrapped") {
+  check_failure(lsuv(init_args({"--seed", "18446744073709551616"})), "lsuv: --seed must be ");
+  check_failure(lsuv(init_args({"--seed", "-5"})), "lsuv: --seed must be ");
+  check_failure(lsuv(init_args({"--seed", "12x"})), "lsuv: --seed must be ");
+  check_failure(lsuv({"demo", "--seed", "-1"}), "lsuv: --seed must be ");
+  const Run run = lsuv(init_args({"--seed", "18446744073709551615", "--no-lsuv"}));
+  CHECK(run.exit_code == 0);
+  CHECK(run.out.find("seed 18446744073709551615") != std::string::npos);
+}
+
+TEST_CASE("cli: models and data sets too large for memory say how many bytes, exit 1") {
+  const std::string huge_input =
+      write_text("huge_input.spec", "input: 1x99999x99999\nc: Conv2d(1, 8, 3)\n");
+  check_failure(lsuv({"init", "--spec", huge_input, "--out", scratch_dir() + "/w", "--no-lsuv"},
+                     kAddressSpaceKib),
+                "lsuv: the model (weights and activations for batches of 64) needs ");
+  const std::string huge_conv =
+      write_text("huge_conv.spec",
+                 "input: 1x28x28\nc1: Conv2d(1, 65536, 3, padding=1)\nc2: Conv2d(65536, 65536, 3, "
+                 "padding=1)\n");
+  check_failure(lsuv({"init", "--spec", huge_conv, "--out", scratch_dir() + "/w", "--no-lsuv"},
+                     kAddressSpaceKib),
+                "lsuv: the model ");
+  check_failure(
+      lsuv({"bench", "--images", "100000000", "--data", scratch_dir() + "/none"}, kAddressSpaceKib),
+      "lsuv: --images 100000000 needs 313600000000 bytes");
+  // The seed model for batches of 8192 needs ~700 MB: under a 300 MB limit it cannot bind.
+  check_failure(lsuv(init_args({"--batch-size", "8192"}), 300000), "lsuv: the model ");
+}
+
+TEST_CASE("cli: bench says when the data set has fewer images than asked for") {
+  if (!has_fashion_mnist()) return;
+  check_failure(lsuv({"bench", "--images", "64000"}), "lsuv: --images 64000: ");
+  CHECK(lsuv({"bench", "--images", "64000"}).err.find("has only 60000 images") !=
+        std::string::npos);
+}
+
+TEST_CASE("cli: demo reads the gunzipped Fashion-MNIST names too") {
+  if (!has_fashion_mnist()) return;
+  const std::string dir = scratch_dir() + "/plain";
+  std::filesystem::create_directories(dir);
+  const std::string copy = "gunzip -c /usr/share/datasets/fashion-mnist/";
+  REQUIRE(std::system((copy + "train-images-idx3-ubyte.gz > " + dir + "/train-images-idx3-ubyte")
+                          .c_str()) == 0);
+  REQUIRE(std::system(
+              (copy + "t10k-images-idx3-ubyte.gz > " + dir + "/t10k-images-idx3-ubyte").c_str()) ==
+          0);
+  const Run run = lsuv({"demo", "--data", dir, "--repeats", "1", "--batches", "1"});
+  INFO("stderr: " << run.err);
+  CHECK(run.exit_code == 0);
+#if !LSUV_HAVE_ZLIB
+  // Without zlib the gzipped originals are refused with the way out.
+  std::filesystem::copy_file("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+                             scratch_dir() + "/t10k-images-idx3-ubyte.gz",
+                             std::filesystem::copy_options::overwrite_existing);
+  const Run gz =
+      lsuv({"stats", "--spec", source_path("models/fashion_mnist_seed.spec"), "--weights",
+            scratch_dir() + "/weights", "--images", scratch_dir() + "/t10k-images-idx3-ubyte.gz"});
+  CHECK(gz.exit_code == 1);
+  CHECK(gz.err.find("built without zlib: gunzip the files") != std::string::npos);
+#endif
+}
+
+TEST_CASE("cli: scratch directory removed") {
+  std::filesystem::remove_all(scratch_dir());
+  CHECK_FALSE(std::filesystem::exists(scratch_dir()));
+}
