@@ -270,6 +270,55 @@ TEST_CASE("cli: demo reads the gunzipped Fashion-MNIST names too") {
 #endif
 }
 
+namespace {
+// A float32 .npy of `count` 1x28x28 images of noise, as numpy.save writes it.
+std::string write_images_npy(const std::string& name, int count) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(count) + ", 1, 28, 28), }";
+  header.append(64 - (10 + header.size() + 1) % 64, ' ');
+  header += '\n';
+  const std::string path = scratch_dir() + "/" + name;
+  std::ofstream file(path, std::ios::binary);
+  file.write("\x93NUMPY\x01\x00", 8);
+  file.put(static_cast<char>(header.size() & 0xff));
+  file.put(static_cast<char>(header.size() >> 8));
+  file << header;
+  std::mt19937 generator(5);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  for (int i = 0; i < count * 28 * 28; ++i) {
+    const float value = uniform(generator);
+    file.write(reinterpret_cast<const char*>(&value), sizeof value);
+  }
+  return path;
+}
+}  // namespace
+
+TEST_CASE("cli: forward runs in chunks of --batch-size with the same results") {
+  const std::string spec = source_path("models/fashion_mnist_seed.spec");
+  const std::string weights = scratch_dir() + "/forward_weights";
+  REQUIRE(lsuv({"init", "--spec", spec, "--out", weights, "--no-lsuv"}).exit_code == 0);
+  const std::string input = write_images_npy("ten.npy", 10);
+  const std::string whole = scratch_dir() + "/whole.npy";
+  const std::string chunked = scratch_dir() + "/chunked.npy";
+  REQUIRE(
+      lsuv({"forward", "--spec", spec, "--weights", weights, "--input", input, "--output", whole})
+          .exit_code == 0);
+  REQUIRE(lsuv({"forward", "--spec", spec, "--weights", weights, "--input", input, "--output",
+                chunked, "--batch-size", "3"})
+              .exit_code == 0);
+  CHECK(slurp(whole) == slurp(chunked));
+  check_failure(lsuv({"forward", "--spec", spec, "--weights", weights, "--input", input, "--output",
+                      chunked, "--batch-size", "0"}),
+                "lsuv: --batch-size must be 1..");
+  // 3000 images: the model bound for all of them needs ~260 MB, for 64 of them ~6 MB.
+  const std::string many = write_images_npy("many.npy", 3000);
+  const Run run = lsuv({"forward", "--spec", spec, "--weights", weights, "--input", many,
+                        "--output", scratch_dir() + "/many_out.npy"},
+                       200000);
+  INFO("stderr: " << run.err);
+  CHECK(run.exit_code == 0);
+}
+
 TEST_CASE("cli: scratch directory removed") {
   std::filesystem::remove_all(scratch_dir());
   CHECK_FALSE(std::filesystem::exists(scratch_dir()));

@@ -122,35 +122,39 @@ void run_forward(const ForwardCommand& command) {
          ", " + std::to_string(in.height) + ", " + std::to_string(in.width) + ")");
   if (input.shape[0] > (1 << 20)) fail(command.input + ": too many images");
   const std::int32_t n = static_cast<std::int32_t>(input.shape[0]);
-  auto loaded = bind_model(spec, n);
+  // The model is bound for one chunk of images, not for all N: its memory stays bounded.
+  const std::int32_t chunk = n < command.batch_size ? n : command.batch_size;
+  auto loaded = bind_model(spec, chunk);
   Model& model = loaded->model;
   check_file(load_weights(model, command.weights.c_str(), &error), "loading", command.weights,
              error);
 
-  // NCHW -> NHWC.
-  const float* nchw = input.as_float32();
-  std::vector<float> nhwc(input.elements());
-  const std::size_t plane = static_cast<std::size_t>(in.height) * in.width;
-  for (std::int32_t b = 0; b < n; ++b)
-    for (std::int32_t c = 0; c < in.channels; ++c)
-      for (std::size_t p = 0; p < plane; ++p)
-        nhwc[(b * plane + p) * in.channels + c] = nchw[(b * in.channels + c) * plane + p];
-  check(model.forward(nhwc.data(), n), "forward");
-
-  // NHWC -> PyTorch's layout: (N, C, H, W) for images, (N, F) after Linear or Flatten, whose
+  // PyTorch's output layout: (N, C, H, W) for images, (N, F) after Linear or Flatten, whose
   // features PyTorch numbers C x H x W of the flattened input.
   const Layer& last = model.layer(model.layer_count() - 1);
-  const ConstTensorView out = model.output();
   const bool vector_output =
       last.spec.kind == LayerKind::linear || last.spec.kind == LayerKind::flatten;
-  const ImageShape s = last.spec.kind == LayerKind::flatten ? last.input : out.shape;
-  std::vector<float> torch_order(out.elements());
+  const ImageShape s = last.spec.kind == LayerKind::flatten ? last.input : last.output;
+  const std::size_t plane = static_cast<std::size_t>(in.height) * in.width;
   const std::size_t out_plane = static_cast<std::size_t>(s.height) * s.width;
-  for (std::int32_t b = 0; b < n; ++b)
-    for (std::int32_t c = 0; c < s.channels; ++c)
-      for (std::size_t p = 0; p < out_plane; ++p)
-        torch_order[(b * s.channels + c) * out_plane + p] =
-            out.data[(b * out_plane + p) * s.channels + c];
+  CheckedArray<float> nhwc(static_cast<std::size_t>(chunk) * in.elements(), "a chunk of images");
+  CheckedArray<float> torch_order(static_cast<std::size_t>(n) * s.elements(), "the output");
+  const float* nchw = input.as_float32();
+  for (std::int32_t first = 0; first < n; first += chunk) {
+    const std::int32_t m = n - first < chunk ? n - first : chunk;
+    const float* images = nchw + static_cast<std::size_t>(first) * in.elements();
+    for (std::int32_t b = 0; b < m; ++b)
+      for (std::int32_t c = 0; c < in.channels; ++c)
+        for (std::size_t p = 0; p < plane; ++p)
+          nhwc[(b * plane + p) * in.channels + c] = images[(b * in.channels + c) * plane + p];
+    check(model.forward(nhwc.data(), m), "forward");
+    const float* out = model.output().data;
+    float* rows = torch_order.data() + static_cast<std::size_t>(first) * s.elements();
+    for (std::int32_t b = 0; b < m; ++b)
+      for (std::int32_t c = 0; c < s.channels; ++c)
+        for (std::size_t p = 0; p < out_plane; ++p)
+          rows[(b * s.channels + c) * out_plane + p] = out[(b * out_plane + p) * s.channels + c];
+  }
   std::int64_t shape[4] = {n, s.channels, s.height, s.width};
   int rank = 4;
   if (vector_output) {

@@ -39,8 +39,9 @@ struct StatsCommand {
 struct ForwardCommand {
   std::string spec;
   std::string weights;
-  std::string input;   // NCHW float32 .npy
-  std::string output;  // .npy
+  std::string input;             // NCHW float32 .npy
+  std::string output;            // .npy
+  std::int32_t batch_size = 64;  // images per forward call: bounds the model's memory
 };
 
 void run_init(const InitCommand& command);

@@ -135,6 +135,10 @@ int main(int argc, char** argv) {
   forward_command->add_option("--weights", forward.weights, "weights directory")->required();
   forward_command->add_option("--input", forward.input, "input .npy (N, C, H, W)")->required();
   forward_command->add_option("--output", forward.output, "output .npy")->required();
+  forward_command
+      ->add_option("--batch-size", forward.batch_size,
+                   "images per forward call (bounds the model's memory)")
+      ->capture_default_str();
 
   lsuv::cli::BenchOptions bench;
   bench.pytorch_script = "tests/bench/pytorch_seed_model.py";
@@ -191,6 +195,7 @@ int main(int argc, char** argv) {
       check_data_options(stats.data);
       lsuv::cli::run_stats(stats);
     } else if (*forward_command) {
+      require_range("--batch-size", forward.batch_size, 1, kMaxBatchSize);
       lsuv::cli::run_forward(forward);
     } else if (*bench_command) {
       lsuv::cli::run_bench(bench);
