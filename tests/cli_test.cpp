@@ -319,6 +319,19 @@ TEST_CASE("cli: forward runs in chunks of --batch-size with the same results") {
   CHECK(run.exit_code == 0);
 }
 
+TEST_CASE("cli: bench finds its PyTorch script wherever it is run from") {
+  const Run run = lsuv({"bench", "--help"});
+  REQUIRE(run.exit_code == 0);
+  const std::string key = "--pytorch TEXT=";
+  const std::size_t at = run.out.find(key);
+  REQUIRE(at != std::string::npos);
+  const std::size_t end = run.out.find_first_of(" \n", at + key.size());
+  const std::string script = run.out.substr(at + key.size(), end - at - key.size());
+  INFO("default script: " << script);
+  CHECK(std::filesystem::path(script).is_absolute());
+  CHECK(std::filesystem::exists(script));
+}
+
 TEST_CASE("cli: scratch directory removed") {
   std::filesystem::remove_all(scratch_dir());
   CHECK_FALSE(std::filesystem::exists(scratch_dir()));

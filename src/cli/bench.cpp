@@ -88,6 +88,12 @@ void bench_lsuv(const BenchOptions& options, const CheckedArray<float>& images,
 
 }  // namespace
 
+std::string default_pytorch_script() {
+  for (const char* path : {LSUV_INSTALLED_BENCH_SCRIPT, LSUV_SOURCE_BENCH_SCRIPT})
+    if (std::filesystem::exists(path)) return path;
+  return LSUV_INSTALLED_BENCH_SCRIPT;
+}
+
 void run_bench(const BenchOptions& options) {
   if (options.calibration_images < 64 || options.calibration_images % 64 != 0)
     fail("--images must be a positive multiple of 64 (got " +
@@ -144,7 +150,11 @@ void run_bench(const BenchOptions& options) {
       std::printf(", PyTorch %8.0f images/s, ratio %.2fx", theirs[i], ours[i] / theirs[i]);
     std::printf("\n");
   }
-  if (!have_torch) std::printf("  (no PyTorch figures: python3-torch or the script is missing)\n");
+  if (!have_torch)
+    std::printf("  (no PyTorch figures: %s)\n",
+                std::filesystem::exists(options.pytorch_script)
+                    ? "/usr/bin/python3 could not run it with torch"
+                    : ("no script at " + options.pytorch_script + "; pass --pytorch FILE").c_str());
   bench_lsuv(options, images, origin);
 }
 

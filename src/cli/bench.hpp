@@ -16,4 +16,8 @@ struct BenchOptions {
 // calibration_images next to one forward pass over them.
 void run_bench(const BenchOptions& options);
 
+// The PyTorch script installed beside the program (<datadir>/lsuv), else the one in the source
+// tree it was built from; the installed path when neither exists (run_bench then says so).
+std::string default_pytorch_script();
+
 }  // namespace lsuv::cli

@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   lsuv::cli::BenchOptions bench;
-  bench.pytorch_script = "tests/bench/pytorch_seed_model.py";
+  bench.pytorch_script = lsuv::cli::default_pytorch_script();
   bench.data_directory = lsuv::fashion_mnist::kDefaultDirectory;
   CLI::App* bench_command = app.add_subcommand(
       "bench", "Single-threaded benchmarks: kernels vs FMA peak, seed model vs PyTorch, LSUV cost");
