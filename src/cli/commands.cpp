@@ -7,6 +7,7 @@
 #include "lsuv/io/idx.hpp"
 #include "lsuv/io/npy.hpp"
 #include "lsuv/io/output_path.hpp"
+#include "lsuv/io/tensor_layout.hpp"
 #include "lsuv/io/weights.hpp"
 
 namespace lsuv::cli {
@@ -129,35 +130,20 @@ void run_forward(const ForwardCommand& command) {
   check_file(load_weights(model, command.weights.c_str(), &error), "loading", command.weights,
              error);
 
-  // PyTorch's output layout: (N, C, H, W) for images, (N, F) after Linear or Flatten, whose
-  // features PyTorch numbers C x H x W of the flattened input.
-  const Layer& last = model.layer(model.layer_count() - 1);
-  const bool vector_output =
-      last.spec.kind == LayerKind::linear || last.spec.kind == LayerKind::flatten;
-  const ImageShape s = last.spec.kind == LayerKind::flatten ? last.input : last.output;
-  const std::size_t plane = static_cast<std::size_t>(in.height) * in.width;
-  const std::size_t out_plane = static_cast<std::size_t>(s.height) * s.width;
+  const TorchOutputLayout layout = torch_output_layout(model);
+  const ImageShape s = layout.order;
   CheckedArray<float> nhwc(static_cast<std::size_t>(chunk) * in.elements(), "a chunk of images");
   CheckedArray<float> torch_order(static_cast<std::size_t>(n) * s.elements(), "the output");
   const float* nchw = input.as_float32();
   for (std::int32_t first = 0; first < n; first += chunk) {
     const std::int32_t m = n - first < chunk ? n - first : chunk;
-    const float* images = nchw + static_cast<std::size_t>(first) * in.elements();
-    for (std::int32_t b = 0; b < m; ++b)
-      for (std::int32_t c = 0; c < in.channels; ++c)
-        for (std::size_t p = 0; p < plane; ++p)
-          nhwc[(b * plane + p) * in.channels + c] = images[(b * in.channels + c) * plane + p];
+    nchw_to_nhwc(nchw + static_cast<std::size_t>(first) * in.elements(), m, in, nhwc.data());
     check(model.forward(nhwc.data(), m), "forward");
-    const float* out = model.output().data;
-    float* rows = torch_order.data() + static_cast<std::size_t>(first) * s.elements();
-    for (std::int32_t b = 0; b < m; ++b)
-      for (std::int32_t c = 0; c < s.channels; ++c)
-        for (std::size_t p = 0; p < out_plane; ++p)
-          rows[(b * s.channels + c) * out_plane + p] = out[(b * out_plane + p) * s.channels + c];
+    output_to_torch(model, m, torch_order.data() + static_cast<std::size_t>(first) * s.elements());
   }
   std::int64_t shape[4] = {n, s.channels, s.height, s.width};
   int rank = 4;
-  if (vector_output) {
+  if (layout.flat) {
     shape[1] = static_cast<std::int64_t>(s.elements());
     rank = 2;
   }
