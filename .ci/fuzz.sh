@@ -14,7 +14,7 @@ targets=(model_spec npy idx weights lsuv)
 
 if [ ! -d "$build" ]; then
   # The library is instrumented for coverage (fuzzer-no-link) so the fuzzer sees inside it.
-  CXX=clang++-14 meson setup "$build" -Dfuzz=true -Dcli=false -Dbuildtype=debugoptimized \
+  CXX=clang++-14 meson setup "$build" -Dfuzz=true -Dcli=disabled -Dbuildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false \
     -Dcpp_args='-fsanitize=fuzzer-no-link -fno-sanitize-recover=all -fno-sanitize=vptr' \
     -Dcpp_link_args='-fno-sanitize-recover=all' >/dev/null
