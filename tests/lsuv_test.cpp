@@ -368,3 +368,76 @@ TEST_CASE("LSUV rejects bad arguments without touching the model") {
   CHECK(lsuv::lsuv_initialize(unbound, source, lsuv::LsuvOptions(), arena, nullptr) ==
         Status::not_bound);
 }
+
+TEST_CASE("LSUV rejects enum values outside their enums and a source with batch size 0") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 12);
+  const std::vector<float> before = lsuv_test::snapshot(m->model);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  alignas(lsuv::Arena::kAlignment) static unsigned char buffer[1 << 20];
+
+  lsuv::LsuvOptions bad;
+  bad.variant = static_cast<lsuv::LsuvVariant>(7);
+  CHECK(lsuv::lsuv_scratch_bytes(m->model, source, bad) == 0);
+  {
+    lsuv::Arena arena(buffer, sizeof buffer);
+    CHECK(lsuv::lsuv_initialize(m->model, source, bad, arena, nullptr) == Status::invalid_argument);
+  }
+  bad = lsuv::LsuvOptions();
+  bad.cache = static_cast<lsuv::LsuvCache>(9);
+  CHECK(lsuv::lsuv_scratch_bytes(m->model, source, bad) == 0);
+  {
+    lsuv::Arena arena(buffer, sizeof buffer);
+    CHECK(lsuv::lsuv_initialize(m->model, source, bad, arena, nullptr) == Status::invalid_argument);
+  }
+
+  for (const std::int32_t batch_size : {0, -4}) {
+    CAPTURE(batch_size);
+    lsuv::ArrayBatchSource no_batches(images.data(), kImages, kInput, batch_size);
+    CHECK(no_batches.batch_count() == 0);
+    CHECK(no_batches.max_batch_size() == 0);
+    std::vector<float> batch(static_cast<std::size_t>(kBatch) * kInput.elements());
+    std::int32_t count = -1;
+    CHECK(no_batches.read(0, batch.data(), &count) == Status::invalid_argument);
+    CHECK(count == -1);
+    lsuv::Arena arena(buffer, sizeof buffer);
+    CHECK(lsuv::lsuv_initialize(m->model, no_batches, lsuv::LsuvOptions(), arena, nullptr) ==
+          Status::invalid_argument);
+  }
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+}
+
+TEST_CASE(
+    "LSUV scratch size is exact for an aligned buffer; a misaligned one needs kAlignment - 1 "
+    "more") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 13);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  lsuv::LsuvOptions options;
+  const std::size_t bytes = lsuv::lsuv_scratch_bytes(m->model, source, options);
+  alignas(lsuv::Arena::kAlignment) static unsigned char buffer[1 << 20];
+  REQUIRE(bytes + lsuv::Arena::kAlignment <= sizeof buffer);
+  unsigned char* const misaligned = buffer + 1;
+  const std::vector<float> before = lsuv_test::snapshot(m->model);
+
+  options.cache = lsuv::LsuvCache::always;
+  {
+    lsuv::Arena arena(misaligned, bytes);
+    CHECK(lsuv::lsuv_initialize(m->model, source, options, arena, nullptr) ==
+          Status::arena_too_small);
+    CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+  }
+  options.cache = lsuv::LsuvCache::automatic;
+  {
+    lsuv::Arena arena(misaligned, bytes);
+    lsuv::LsuvReport report;
+    CHECK(lsuv::lsuv_initialize(m->model, source, options, arena, &report) == Status::ok);
+    CHECK_FALSE(report.cached_inputs);  // documented at lsuv_scratch_bytes
+  }
+  {
+    lsuv::Arena arena(misaligned, bytes + lsuv::Arena::kAlignment - 1);
+    lsuv::LsuvReport report;
+    CHECK(lsuv::lsuv_initialize(m->model, source, options, arena, &report) == Status::ok);
+    CHECK(report.cached_inputs);
+  }
+}

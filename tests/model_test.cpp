@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "lsuv/model.hpp"
@@ -64,4 +66,31 @@ TEST_CASE("parameters copy out and back in, in layer order, and bad calls change
   CHECK(model.copy_parameters_from(shorter.data(), shorter.size()) ==
         lsuv::Status::invalid_argument);
   CHECK(model.layer(0).weights[5] == 5.0f);
+}
+
+TEST_CASE("copy_parameters_from refuses NaN and Inf as non_finite and changes nothing") {
+  lsuv::Model model;
+  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 1) == lsuv::Status::ok);
+  std::vector<unsigned char> memory(model.required_bytes() + lsuv::Arena::kAlignment);
+  lsuv::Arena arena(memory.data(), memory.size());
+  REQUIRE(model.bind(arena) == lsuv::Status::ok);
+  std::vector<float> values(model.parameter_count());
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.001f;
+  REQUIRE(model.copy_parameters_from(values.data(), values.size()) == lsuv::Status::ok);
+
+  const float bad_values[] = {std::numeric_limits<float>::quiet_NaN(),
+                              std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity()};
+  for (const float bad : bad_values) {
+    for (const std::size_t at : {std::size_t{0}, std::size_t{200}, values.size() - 1}) {
+      CAPTURE(at);
+      std::vector<float> poisoned(values.size(), 7.0f);
+      poisoned[at] = bad;
+      CHECK(model.copy_parameters_from(poisoned.data(), poisoned.size()) ==
+            lsuv::Status::non_finite);
+      std::vector<float> now(values.size());
+      REQUIRE(model.copy_parameters_to(now.data(), now.size()) == lsuv::Status::ok);
+      CHECK(now == values);
+    }
+  }
 }

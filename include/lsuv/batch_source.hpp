@@ -28,7 +28,10 @@ class BatchSource {
   ~BatchSource() = default;
 };
 
-// Batches over NHWC images already in memory (a static array on a board).
+// Batches over NHWC images already in memory (a static array on a board). A batch size below 1
+// makes an unusable source: no batches, max_batch_size() 0, read() and lsuv_initialize return
+// invalid_argument. Null images or a count below 1 give no batches (lsuv_initialize:
+// invalid_argument).
 class ArrayBatchSource final : public BatchSource {
  public:
   ArrayBatchSource(const float* images, std::int32_t image_count, ImageShape shape,

@@ -86,11 +86,17 @@ struct LsuvReport {
 };
 
 // Exact scratch bytes lsuv_initialize takes for this model, source and options (with the input
-// cache unless options.cache is never). 0 on invalid arguments.
+// cache unless options.cache is never). 0 on invalid arguments. Exact for a scratch buffer
+// aligned to Arena::kAlignment: an Arena over a misaligned buffer starts at the next aligned
+// byte and so holds up to kAlignment - 1 bytes less. With LsuvCache::automatic, a misaligned
+// buffer of exactly this size then runs LSUV without the cache (recomputing layer inputs; the
+// report's cached_inputs is false); LsuvCache::always returns arena_too_small instead. Give a
+// misaligned buffer kAlignment - 1 bytes more, or align it (alignas(lsuv::Arena::kAlignment)).
 std::size_t lsuv_scratch_bytes(const Model& model, const BatchSource& source,
                                const LsuvOptions& options);
 
-// Runs LSUV. `report` may be null. Errors: not_bound, invalid_argument (options out of range),
+// Runs LSUV. `report` may be null. Errors: not_bound, invalid_argument (options out of range,
+// a variant or cache value outside its enum, a source without batches),
 // shape_mismatch (source images differ from the model's input, or its batches exceed
 // max_batch()), arena_too_small, zero_variance / non_finite (see above), and any status the
 // source returns. On every error the model's parameters are as they were before the call.

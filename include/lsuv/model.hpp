@@ -116,6 +116,8 @@ class Model {
   std::size_t parameter_count() const;
   // Errors: not_bound; invalid_argument (null pointer, count != parameter_count()).
   Status copy_parameters_to(float* destination, std::size_t count) const;
+  // The same errors, and non_finite when any value is NaN or Inf: as with load_weights, no NaN
+  // or Inf reaches a weight. On any error no parameter changes.
   Status copy_parameters_from(const float* source, std::size_t count);
   ImageShape input_shape() const { return input_; }
   ImageShape output_shape() const { return count_ > 0 ? layers_[count_ - 1].output : input_; }

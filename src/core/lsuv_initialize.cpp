@@ -53,6 +53,10 @@ bool is_constant(const RunningStats& s) {
 }
 
 bool valid(const LsuvOptions& o) {
+  if (o.variant != LsuvVariant::seed && o.variant != LsuvVariant::paper) return false;
+  if (o.cache != LsuvCache::automatic && o.cache != LsuvCache::always &&
+      o.cache != LsuvCache::never)
+    return false;
   return std::isfinite(o.target_mean) && std::isfinite(o.target_std) && o.target_std > 0.0 &&
          std::isfinite(o.tolerance) && o.tolerance > 0.0 && o.max_iterations >= 1 &&
          o.max_iterations <= 1000;

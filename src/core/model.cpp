@@ -1,5 +1,6 @@
 #include "lsuv/model.hpp"
 
+#include <cmath>
 #include <cstring>
 
 #include "core/checked_math.hpp"
@@ -261,6 +262,8 @@ Status Model::copy_parameters_to(float* destination, std::size_t count) const {
 Status Model::copy_parameters_from(const float* source, std::size_t count) {
   if (!bound_) return Status::not_bound;
   if (source == nullptr || count != parameter_count()) return Status::invalid_argument;
+  for (std::size_t i = 0; i < count; ++i)
+    if (!std::isfinite(source[i])) return Status::non_finite;
   for (std::int32_t i = 0; i < count_; ++i) {
     const Layer& layer = layers_[i];
     if (layer.weight_count > 0)
