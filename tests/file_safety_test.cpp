@@ -421,9 +421,9 @@ TEST_CASE("lsuv program: init killed at 20 points leaves the old or the new weig
     MESSAGE("LSUV_CLI is not set (the program is not built): skipped");
     return;
   }
-  // Six 16 MiB weight files: a wide window for a kill between two of them.
-  std::string spec_text = "input: 2048x1x1\n";
-  for (int i = 1; i <= 6; ++i) spec_text += "l" + std::to_string(i) + ": Linear(2048, 2048)\n";
+  // Six 4 MiB weight files, each written and synced: a wide window for a kill between two.
+  std::string spec_text = "input: 1024x1x1\n";
+  for (int i = 1; i <= 6; ++i) spec_text += "l" + std::to_string(i) + ": Linear(1024, 1024)\n";
   const std::string spec = scratch_path("large.spec");
   write_text(spec, spec_text);
   const std::string parent = scratch_path("");

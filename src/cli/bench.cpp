@@ -40,15 +40,18 @@ void print_kernel(const char* name, const bench::KernelTiming& t, double peak) {
               100.0 * t.gflops / peak);
 }
 
-// Calibration images: Fashion-MNIST's first training images when installed, else Gaussian noise.
+// Calibration images: Fashion-MNIST's first training images when installed (a file that is there
+// but cannot be read is an error, never a silent switch to noise), else Gaussian noise.
 CheckedArray<float> calibration_images(const BenchOptions& options, const char** origin) {
   const std::size_t per_image = kSeedInput.elements();
   CheckedArray<float> images(static_cast<std::size_t>(options.calibration_images) * per_image,
                              "--images " + std::to_string(options.calibration_images));
-  const std::string path = options.data_directory + "/" + fashion_mnist::kTrainImages;
-  IdxImages idx;
-  if (std::filesystem::exists(path) && idx.load(path.c_str()) == Status::ok &&
-      idx.shape() == kSeedInput) {
+  const std::string path = fashion_mnist_file(options.data_directory, fashion_mnist::kTrainImages);
+  if (std::filesystem::exists(path)) {
+    const IdxImages idx = load_images(path);
+    if (idx.shape() != kSeedInput)
+      fail(path + ": images of " + std::to_string(idx.shape().height) + "x" +
+           std::to_string(idx.shape().width) + ", the seed model takes 28x28");
     if (idx.count() < options.calibration_images)
       fail("--images " + std::to_string(options.calibration_images) + ": " + path + " has only " +
            std::to_string(idx.count()) + " images");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "lsuv/init.hpp"
 #include "lsuv/seed_model.hpp"
@@ -87,6 +88,16 @@ IdxImages load_images(const std::string& path) {
          ")");
   check(status, path);
   return images;
+}
+
+std::string fashion_mnist_file(const std::string& directory, const char* gz_name) {
+  const std::string gz_path = directory + "/" + gz_name;
+  const std::string plain_path = gz_path.substr(0, gz_path.size() - 3);
+  return std::filesystem::exists(plain_path) ? plain_path : gz_path;
+}
+
+IdxImages load_fashion_mnist(const std::string& directory, const char* gz_name) {
+  return load_images(fashion_mnist_file(directory, gz_name));
 }
 
 Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvReport* report,

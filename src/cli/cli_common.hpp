@@ -44,6 +44,10 @@ ModelSpec seed_spec();
 // a gzipped file in a build without zlib says to gunzip it.
 IdxImages load_images(const std::string& path);
 std::string default_images_path(bool training);
+// A Fashion-MNIST file of `directory` by its Debian name (`train-images-idx3-ubyte.gz`): the
+// gunzipped file beside it when there is one (boards without zlib), else the gzipped one.
+std::string fashion_mnist_file(const std::string& directory, const char* gz_name);
+IdxImages load_fashion_mnist(const std::string& directory, const char* gz_name);
 
 // Runs LSUV with a scratch arena sized for the options (cache when it fits in cache_limit).
 Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvReport* report,

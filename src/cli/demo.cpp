@@ -45,22 +45,12 @@ void print_timing(const LsuvTiming& t, const LsuvReport& report, const char* wha
       t.lsuv_ms / t.forward_ms);
 }
 
-// Debian installs the files gzipped; boards without zlib have them gunzipped.
-IdxImages load_from(const std::string& directory, const char* gz_name) {
-  const std::string gz_path = directory + "/" + gz_name;
-  const std::string plain_path = gz_path.substr(0, gz_path.size() - 3);
-  std::FILE* plain = std::fopen(plain_path.c_str(), "rb");
-  if (plain == nullptr) return load_images(gz_path);
-  std::fclose(plain);
-  return load_images(plain_path);
-}
-
 }  // namespace
 
 void run_demo(const DemoOptions& options) {
   const std::string directory = options.data_directory;
-  const IdxImages train = load_from(directory, fashion_mnist::kTrainImages);
-  const IdxImages test = load_from(directory, fashion_mnist::kTestImages);
+  const IdxImages train = load_fashion_mnist(directory, fashion_mnist::kTrainImages);
+  const IdxImages test = load_fashion_mnist(directory, fashion_mnist::kTestImages);
   const std::int32_t batch = options.batch_size;
   const std::int32_t many = options.calibration_batches;
   if (batch <= 0 || many <= 0 || static_cast<std::int64_t>(many) * batch > train.count() ||
