@@ -46,7 +46,7 @@ std::vector<float> run_conv(const kernels::Conv2dParams& p, const std::vector<fl
                             const std::vector<float>& weights, const float* bias) {
   const std::size_t count = static_cast<std::size_t>(p.batch) * p.out_h * p.out_w * p.out_c;
   std::vector<float> output = poisoned_output(count);
-  kernels::conv2d_f32_ref(p, input.data(), weights.data(), bias, output.data(), {});
+  kernels::conv2d_f32_ref(p, input.data(), weights.data(), bias, output.data(), {}, nullptr);
   CHECK(guard_intact(output, count));
   output.resize(count);
   return output;
@@ -171,12 +171,14 @@ TEST_CASE("reference kernel linear: 3 -> 2, batch 2, bias and no bias") {
   const float bias[] = {0.5f, -1.0f};
   const std::vector<float> input = {1, 2, 3, -1, 0, 4};
   std::vector<float> output = poisoned_output(4);
-  kernels::linear_f32_ref({2, 3, 2}, input.data(), weights.data(), bias, output.data(), {});
+  kernels::linear_f32_ref({2, 3, 2}, input.data(), weights.data(), bias, output.data(), {},
+                          nullptr);
   CHECK(guard_intact(output, 4));
   // (1 - 3 + 0.5, 2 + 2 + 1.5 - 1) and (-1 - 4 + 0.5, -2 + 2 - 1).
   CHECK(std::vector<float>(output.begin(), output.begin() + 4) ==
         std::vector<float>{-1.5f, 4.5f, -4.5f, -1.0f});
-  kernels::linear_f32_ref({2, 3, 2}, input.data(), weights.data(), nullptr, output.data(), {});
+  kernels::linear_f32_ref({2, 3, 2}, input.data(), weights.data(), nullptr, output.data(), {},
+                          nullptr);
   CHECK(std::vector<float>(output.begin(), output.begin() + 4) ==
         std::vector<float>{-2.0f, 5.5f, -5.0f, 0.0f});
 }
@@ -230,11 +232,11 @@ TEST_CASE("reference kernel global_avg_pool: the mean of each image's channel") 
   CHECK(output[3] == doctest::Approx(0.5));
 }
 
-TEST_CASE("reference kernel relu: negatives to zero, -0 and NaN kept as PyTorch keeps them") {
+TEST_CASE("reference kernel clamp as ReLU: negatives to zero, -0 and NaN kept as in PyTorch") {
   const float denormal = -std::numeric_limits<float>::denorm_min();
   const std::vector<float> input = {-1.0f, -0.0f, 0.0f, 2.5f, kNaN, -kInf, kInf, denormal};
   std::vector<float> output = poisoned_output(input.size());
-  kernels::relu_f32_ref(input.size(), input.data(), output.data());
+  kernels::clamp_f32_ref(input.size(), input.data(), output.data(), 0.0f, kInf);
   CHECK(guard_intact(output, input.size()));
   CHECK(output[0] == 0.0f);
   // torch.relu(torch.tensor(-0.0)) is -0.0: the sign of a zero passes through.
@@ -248,7 +250,7 @@ TEST_CASE("reference kernel relu: negatives to zero, -0 and NaN kept as PyTorch 
   CHECK(output[7] == 0.0f);
   // In place gives the same.
   std::vector<float> in_place = input;
-  kernels::relu_f32_ref(in_place.size(), in_place.data(), in_place.data());
+  kernels::clamp_f32_ref(in_place.size(), in_place.data(), in_place.data(), 0.0f, kInf);
   CHECK(std::isnan(in_place[4]));
   in_place[4] = output[4] = 0.0f;
   CHECK(in_place == std::vector<float>(output.begin(), output.begin() + input.size()));
@@ -575,7 +577,7 @@ TEST_CASE("reference kernel linear and global average pool match the definition 
           std::vector<float> output = poisoned_output(count);
           kernels::linear_f32_ref({batch, in_features, out_features}, input.data(),
                                   def::transpose(weight, out_features, in_features).data(),
-                                  with_bias ? bias.data() : nullptr, output.data(), {});
+                                  with_bias ? bias.data() : nullptr, output.data(), {}, nullptr);
           CHECK(guard_intact(output, count));
           CHECK(def::compare_nhwc(want, output.data()).count == 0);
         }

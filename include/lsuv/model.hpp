@@ -24,6 +24,10 @@
 
 namespace lsuv {
 
+namespace kernels {
+struct ChannelMoments;
+}
+
 struct Layer {
   LayerSpec spec;
   ImageShape input;   // per image, as it arrives at this layer
@@ -94,7 +98,7 @@ class Model {
   // fused ReLU) into first_layer_stats[0 .. its output channels). For conv2d and linear they are
   // accumulated while the output is stored, to ~1e-6 relative rather than RunningStats' double
   // exactness (blocks of up to 64 rows, shifted float sums, merged in double: see
-  // kernels::OutputStage); other layers use add_per_channel.
+  // kernels::F32Epilogue); other layers use add_per_channel.
   Status forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
                        ConstTensorView* result, RunningStats* first_layer_stats);
   // Runs one layer from `input` into `output` (caller's buffer, sized for the layer's output).
@@ -141,6 +145,12 @@ class Model {
   std::int32_t max_batch_ = 0;
   std::size_t activation_capacity_ = 0;
   float* activations_[2] = {nullptr, nullptr};
+  // Kernel scratch (the largest any conv2d / linear layer asks for at any level) and one
+  // moments entry per channel of the widest layer output, for the statistics.
+  std::size_t kernel_scratch_bytes_ = 0;
+  std::int32_t max_channels_ = 0;
+  void* kernel_scratch_ = nullptr;
+  kernels::ChannelMoments* moments_ = nullptr;
   ConstTensorView output_;
   bool configured_ = false;
   bool bound_ = false;

@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
+#include "core/channel_moments.hpp"
 #include "core/checked_math.hpp"
 #include "kernels/dispatch.hpp"
 
@@ -122,6 +124,28 @@ Status shape_layer(const LayerSpec& spec, ImageShape in, Layer* layer) {
   return Status::ok;
 }
 
+kernels::Conv2dParams conv_params(const Layer& layer, std::int32_t batch) {
+  const LayerSpec& s = layer.spec;
+  const ImageShape in = layer.input;
+  const ImageShape out = layer.output;
+  return {batch,      in.height,    in.width,     in.channels, out.height,   out.width,
+          out.channels, s.kernel_h, s.kernel_w,   s.stride_h,  s.stride_w,   s.pad_h,
+          s.pad_w,    s.dilation_h, s.dilation_w, s.groups};
+}
+
+kernels::LinearParams linear_params(const Layer& layer, std::int32_t batch) {
+  return {batch, static_cast<std::int32_t>(layer.input.elements()), layer.output.channels};
+}
+
+// Scratch of the layer's kernel at any level (0 for layers without one).
+std::size_t kernel_scratch_bytes(const Layer& layer, std::int32_t batch) {
+  if (layer.spec.kind == LayerKind::conv2d)
+    return kernels::conv2d_scratch_bytes_any_level(conv_params(layer, batch));
+  if (layer.spec.kind == LayerKind::linear)
+    return kernels::linear_scratch_bytes_any_level(linear_params(layer, batch));
+  return 0;
+}
+
 }  // namespace
 
 std::int32_t Layer::fan_in() const {
@@ -192,6 +216,13 @@ Status Model::configure(const LayerSpec* layers, std::int32_t count, ImageShape 
   candidate.input_ = input;
   candidate.max_batch_ = max_batch;
   candidate.activation_capacity_ = capacity;
+  for (std::int32_t i = 0; i < count; ++i) {
+    const Layer& layer = candidate.layers_[i];
+    const std::size_t scratch = kernel_scratch_bytes(layer, max_batch);
+    if (scratch > candidate.kernel_scratch_bytes_) candidate.kernel_scratch_bytes_ = scratch;
+    if (layer.output.channels > candidate.max_channels_)
+      candidate.max_channels_ = layer.output.channels;
+  }
   candidate.configured_ = true;
   Arena measure;
   if (candidate.plan(measure) != Status::ok) return Status::size_overflow;
@@ -207,6 +238,10 @@ Status Model::plan(Arena& arena) {
   }
   activations_[0] = arena.allocate<float>(activation_capacity_);
   activations_[1] = arena.allocate<float>(activation_capacity_);
+  static_assert(Arena::kAlignment % kernels::kScratchAlignment == 0, "kernel scratch alignment");
+  kernel_scratch_ =
+      kernel_scratch_bytes_ > 0 ? arena.allocate_bytes(kernel_scratch_bytes_) : nullptr;
+  moments_ = arena.allocate<kernels::ChannelMoments>(static_cast<std::size_t>(max_channels_));
   return arena.status();
 }
 
@@ -303,28 +338,31 @@ Status Model::run_layer_staged(std::int32_t index, ConstTensorView input, Tensor
       output.shape.elements() != layer.output.elements())
     return Status::shape_mismatch;
   const kernels::F32Kernels& k = kernels::f32_kernels();
-  const kernels::OutputStage stage = {relu, channel_stats};
+  kernels::F32Epilogue epilogue;
+  if (relu) epilogue.clamp_min = 0.0f;
+  const std::size_t channels = static_cast<std::size_t>(layer.output.channels);
+  if (channel_stats != nullptr) {
+    for (std::size_t c = 0; c < channels; ++c) moments_[c] = {};
+    epilogue.moments = moments_;
+  }
   const LayerSpec& s = layer.spec;
   const ImageShape in = layer.input;
   const ImageShape out = layer.output;
+  bool moments_done = false;  // the kernel's epilogue filled moments_
   switch (s.kind) {
-    case LayerKind::conv2d: {
-      const kernels::Conv2dParams p = {input.batch, in.height,    in.width,     in.channels,
-                                       out.height,  out.width,    out.channels, s.kernel_h,
-                                       s.kernel_w,  s.stride_h,   s.stride_w,   s.pad_h,
-                                       s.pad_w,     s.dilation_h, s.dilation_w, s.groups};
-      k.conv2d(p, input.data, layer.weights, layer.bias, output.data, stage);
-      return Status::ok;
+    case LayerKind::conv2d:
+      k.conv2d(conv_params(layer, input.batch), input.data, layer.weights, layer.bias,
+               output.data, epilogue, kernel_scratch_);
+      moments_done = true;
       break;
-    }
-    case LayerKind::linear: {
-      const kernels::LinearParams p = {input.batch, static_cast<std::int32_t>(in.elements()),
-                                       out.channels};
-      k.linear(p, input.data, layer.weights, layer.bias, output.data, stage);
-      return Status::ok;
-    }
+    case LayerKind::linear:
+      k.linear(linear_params(layer, input.batch), input.data, layer.weights, layer.bias,
+               output.data, epilogue, kernel_scratch_);
+      moments_done = true;
+      break;
     case LayerKind::relu:
-      k.relu(input.elements(), input.data, output.data);
+      k.clamp(input.elements(), input.data, output.data, 0.0f,
+              std::numeric_limits<float>::infinity());
       break;
     case LayerKind::max_pool2d:
     case LayerKind::avg_pool2d: {
@@ -350,9 +388,13 @@ Status Model::run_layer_staged(std::int32_t index, ConstTensorView input, Tensor
     case LayerKind::hardtanh:
       return Status::invalid_argument;  // refused by configure()
   }
-  if (channel_stats != nullptr)
-    add_per_channel(output.data, static_cast<std::size_t>(output.batch) * out.height * out.width,
-                    static_cast<std::size_t>(out.channels), channel_stats);
+  if (channel_stats != nullptr) {
+    if (!moments_done)
+      k.add_channel_moments(output.data,
+                            static_cast<std::size_t>(output.batch) * out.height * out.width,
+                            channels, moments_);
+    merge_moments(moments_, channels, channel_stats);
+  }
   return Status::ok;
 }
 

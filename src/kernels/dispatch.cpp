@@ -1,5 +1,7 @@
 #include "kernels/dispatch.hpp"
 
+#include <cassert>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -10,18 +12,45 @@
 namespace lsuv {
 namespace {
 
-constexpr kernels::F32Kernels kF32Reference = {kernels::conv2d_f32_ref,
-                                               kernels::linear_f32_ref,
-                                               kernels::relu_f32_ref,
-                                               kernels::max_pool2d_f32_ref,
-                                               kernels::avg_pool2d_f32_ref,
-                                               kernels::global_avg_pool_f32_ref,
-                                               kernels::add_channel_moments_f32_ref};
+// The reference table, built by name from the entry lists: kernel `k` is `k_f32_ref`.
+constexpr kernels::F32Kernels reference_table() {
+  kernels::F32Kernels k{};
+#define LSUV_REF_SCRATCH(name)       \
+  k.name = &kernels::name##_f32_ref; \
+  k.name##_scratch_bytes = &kernels::name##_scratch_bytes_f32_ref;
+#define LSUV_REF_PLAIN(name) k.name = &kernels::name##_f32_ref;
+  LSUV_F32_KERNELS_WITH_SCRATCH(LSUV_REF_SCRATCH)
+  LSUV_F32_KERNELS_PLAIN(LSUV_REF_PLAIN)
+#undef LSUV_REF_SCRATCH
+#undef LSUV_REF_PLAIN
+  return k;
+}
+constexpr kernels::F32Kernels kF32Reference = reference_table();
+
+// A level's own entries over the table of the level below. A kernel and its scratch query are
+// taken together, so the query always sizes the kernel that runs.
+kernels::F32Kernels over(const kernels::F32Kernels& own, const kernels::F32Kernels& below) {
+  kernels::F32Kernels k = below;
+#define LSUV_OVER_SCRATCH(name)                        \
+  if (own.name != nullptr) {                           \
+    assert(own.name##_scratch_bytes != nullptr);       \
+    k.name = own.name;                                 \
+    k.name##_scratch_bytes = own.name##_scratch_bytes; \
+  }
+#define LSUV_OVER_PLAIN(name) \
+  if (own.name != nullptr) k.name = own.name;
+  LSUV_F32_KERNELS_WITH_SCRATCH(LSUV_OVER_SCRATCH)
+  LSUV_F32_KERNELS_PLAIN(LSUV_OVER_PLAIN)
+#undef LSUV_OVER_SCRATCH
+#undef LSUV_OVER_PLAIN
+  return k;
+}
 
 // Each architecture's chain, best first. A level is reachable under a limit when it is in the
-// limit's chain at or below it.
+// limit's chain at or below it. (AVX-512 is not built: measured slower than AVX2 on the Zen 4
+// class cores this was tuned on; see meson.build.)
 #if defined(__x86_64__) || defined(_M_X64)
-constexpr CpuLevel kChain[] = {CpuLevel::avx512, CpuLevel::avx2, CpuLevel::sse2, CpuLevel::ref};
+constexpr CpuLevel kChain[] = {CpuLevel::avx2, CpuLevel::sse2, CpuLevel::ref};
 #elif defined(__aarch64__) || defined(__arm__)
 constexpr CpuLevel kChain[] = {CpuLevel::neon, CpuLevel::ref};
 #else
@@ -35,24 +64,21 @@ int chain_position(CpuLevel level) {
   return -1;
 }
 
-// Compiled in (the build defines LSUV_KERNELS_<ISA> for each per-ISA library) and runnable.
-// GCC's and Clang's __builtin_cpu_supports also check that the OS saves the wide registers.
-const kernels::F32Kernels* compiled_table(CpuLevel level) {
+// The entries a level implements, when the build compiled it (the build defines
+// LSUV_KERNELS_<ISA> for each per-ISA library). Only data of the per-ISA TUs is read here.
+const kernels::F32Kernels* own_table(CpuLevel level) {
   switch (level) {
     case CpuLevel::ref:
       return &kF32Reference;
 #if defined(LSUV_KERNELS_SSE2)
     case CpuLevel::sse2:
-      return __builtin_cpu_supports("sse2") ? &kernels::simd::kF32KernelsSse2 : nullptr;
+      return &kernels::simd::kF32KernelsSse2;
 #endif
 #if defined(LSUV_KERNELS_AVX2)
     case CpuLevel::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-                 ? &kernels::simd::kF32KernelsAvx2
-                 : nullptr;
+      return &kernels::simd::kF32KernelsAvx2;
 #endif
 #if defined(LSUV_KERNELS_NEON)
-    // The whole build targets NEON (cross-file flags), so the CPU has it if it runs this code.
     case CpuLevel::neon:
       return &kernels::simd::kF32KernelsNeon;
 #endif
@@ -61,10 +87,53 @@ const kernels::F32Kernels* compiled_table(CpuLevel level) {
   }
 }
 
+// True when the CPU executes the level's instructions. GCC's and Clang's
+// __builtin_cpu_supports also check that the OS saves the wide registers. A NEON build targets
+// NEON as a whole (cross-file flags), so the CPU has it if it runs this code.
+bool cpu_runs(CpuLevel level) {
+  switch (level) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case CpuLevel::sse2:
+      return __builtin_cpu_supports("sse2");
+    case CpuLevel::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    default:
+      return true;
+  }
+}
+
+// Every level's merged table, built once from the bottom of the chain up.
+struct Tables {
+  kernels::F32Kernels table[kChainLength];
+  bool available[kChainLength];
+};
+
+Tables build_tables() {
+  Tables t{};
+  const kernels::F32Kernels* below = nullptr;
+  for (int i = kChainLength - 1; i >= 0; --i) {
+    const kernels::F32Kernels* own = own_table(kChain[i]);
+    if (own == nullptr || !cpu_runs(kChain[i])) continue;
+    t.table[i] = below != nullptr ? over(*own, *below) : *own;
+    t.available[i] = true;
+    below = &t.table[i];
+  }
+  return t;
+}
+
+const Tables& tables() {
+  static const Tables t = build_tables();
+  return t;
+}
+
+const kernels::F32Kernels* table_at(CpuLevel level) {
+  const int i = chain_position(level);
+  return i >= 0 && tables().available[i] ? &tables().table[i] : nullptr;
+}
+
 bool parse_level(const char* text, CpuLevel* level) {
-  constexpr CpuLevel kAll[] = {CpuLevel::ref, CpuLevel::sse2, CpuLevel::avx2, CpuLevel::avx512,
-                               CpuLevel::neon};
-  for (CpuLevel candidate : kAll) {
+  for (CpuLevel candidate : kChain) {
     if (std::strcmp(text, cpu_level_name(candidate)) == 0) {
       *level = candidate;
       return true;
@@ -76,29 +145,45 @@ bool parse_level(const char* text, CpuLevel* level) {
 struct Dispatch {
   kernels::F32Kernels f32;
   CpuLevel level;
+  Status environment;
 };
 
 // The best supported level at or below the chain position `from`.
 void select_from(Dispatch& d, int from) {
   for (int i = from; i < kChainLength; ++i) {
-    const kernels::F32Kernels* table = compiled_table(kChain[i]);
-    if (table != nullptr) {
-      d.f32 = *table;
+    if (tables().available[i]) {
+      d.f32 = tables().table[i];
       d.level = kChain[i];
       return;
     }
   }
 }
 
+// A value of LSUV_CPU that names no level of this architecture's chain is reported once on
+// stderr with the values that work; the best level stays in use.
+void report_unknown_level(const char* text) {
+  std::fputs("lsuv: LSUV_CPU=", stderr);
+  std::fputs(text, stderr);
+  std::fputs(" is not a CPU level of this build; valid values:", stderr);
+  for (CpuLevel level : kChain) {
+    std::fputs(" ", stderr);
+    std::fputs(cpu_level_name(level), stderr);
+  }
+  std::fputs(" (the best level the CPU has stays in use)\n", stderr);
+}
+
 Dispatch initial_dispatch() {
-  Dispatch d = {kF32Reference, CpuLevel::ref};
+  Dispatch d = {kF32Reference, CpuLevel::ref, Status::ok};
   select_from(d, 0);
-  // LSUV_CPU names a limit; a value this build does not know, or one of another architecture,
-  // is ignored (the best level stays).
   const char* text = std::getenv("LSUV_CPU");
+  if (text == nullptr) return d;
   CpuLevel limit = CpuLevel::ref;
-  if (text != nullptr && parse_level(text, &limit) && chain_position(limit) >= 0)
+  if (parse_level(text, &limit)) {
     select_from(d, chain_position(limit));
+  } else {
+    report_unknown_level(text);
+    d.environment = Status::invalid_argument;
+  }
   return d;
 }
 
@@ -117,8 +202,6 @@ const char* cpu_level_name(CpuLevel level) {
       return "sse2";
     case CpuLevel::avx2:
       return "avx2";
-    case CpuLevel::avx512:
-      return "avx512";
     case CpuLevel::neon:
       return "neon";
   }
@@ -131,12 +214,16 @@ CpuLevel cpu_level() {
 
 CpuLevel cpu_level_detected() {
   for (int i = 0; i < kChainLength; ++i)
-    if (compiled_table(kChain[i]) != nullptr) return kChain[i];
+    if (tables().available[i]) return kChain[i];
   return CpuLevel::ref;
 }
 
 bool cpu_level_supported(CpuLevel level) {
-  return chain_position(level) >= 0 && compiled_table(level) != nullptr;
+  return table_at(level) != nullptr;
+}
+
+Status cpu_level_environment() {
+  return dispatch().environment;
 }
 
 Status set_cpu_level_limit(CpuLevel limit) {
@@ -155,7 +242,31 @@ const F32Kernels& f32_kernels() {
 }
 
 const F32Kernels* f32_kernels_at(CpuLevel level) {
-  return cpu_level_supported(level) ? compiled_table(level) : nullptr;
+  return table_at(level);
+}
+
+const F32Kernels* f32_kernels_own(CpuLevel level) {
+  return chain_position(level) >= 0 ? own_table(level) : nullptr;
+}
+
+std::size_t conv2d_scratch_bytes_any_level(const Conv2dParams& p) {
+  std::size_t bytes = 0;
+  for (int i = 0; i < kChainLength; ++i) {
+    if (!tables().available[i]) continue;
+    const std::size_t level_bytes = tables().table[i].conv2d_scratch_bytes(p);
+    if (level_bytes > bytes) bytes = level_bytes;
+  }
+  return bytes;
+}
+
+std::size_t linear_scratch_bytes_any_level(const LinearParams& p) {
+  std::size_t bytes = 0;
+  for (int i = 0; i < kChainLength; ++i) {
+    if (!tables().available[i]) continue;
+    const std::size_t level_bytes = tables().table[i].linear_scratch_bytes(p);
+    if (level_bytes > bytes) bytes = level_bytes;
+  }
+  return bytes;
 }
 
 FmaPeakLoop fma_peak_loop_at(CpuLevel level) {

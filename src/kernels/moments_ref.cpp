@@ -8,8 +8,8 @@ namespace lsuv::kernels {
 // exact to double rounding, and free of the cancellation that sum / sum-of-squares suffers
 // when the mean is large against the spread. Blocks of rows are merged with Chan's formula.
 void add_channel_moments_f32_ref(const float* data, std::size_t rows, std::size_t channels,
-                                 RunningStats* stats) {
-  assert(channels > 0 && stats != nullptr);
+                                 ChannelMoments* moments) {
+  assert(channels > 0 && moments != nullptr);
   constexpr std::size_t kBlockRows = 256;
   for (std::size_t first = 0; first < rows; first += kBlockRows) {
     const std::size_t n = rows - first < kBlockRows ? rows - first : kBlockRows;
@@ -23,22 +23,37 @@ void add_channel_moments_f32_ref(const float* data, std::size_t rows, std::size_
         const double d = block[r * channels + c] - mean;
         m2 += d * d;
       }
-      stats[c].merge(RunningStats::from_moments(n, mean, m2));
+      merge_moments(moments[c], {n, mean, m2});
     }
   }
 }
 
-RunningStats block_moments(std::uint64_t count, float shift, float sum, float sum_squares) {
+void merge_moments(ChannelMoments& into, const ChannelMoments& other) {
+  if (other.count == 0) return;
+  if (into.count == 0) {
+    into = other;
+    return;
+  }
+  const double a = static_cast<double>(into.count);
+  const double b = static_cast<double>(other.count);
+  const double total = a + b;
+  const double delta = other.mean - into.mean;
+  into.mean += delta * (b / total);
+  into.m2 += other.m2 + delta * delta * (a * b / total);
+  into.count += other.count;
+}
+
+ChannelMoments block_moments(std::uint64_t count, float shift, float sum, float sum_squares) {
   const double n = static_cast<double>(count);
   const double s1 = sum;
   // Rounding can leave the difference slightly negative; a NaN must stay NaN.
   const double m2 = static_cast<double>(sum_squares) - s1 * s1 / n;
-  return RunningStats::from_moments(count, shift + s1 / n, m2 < 0.0 ? 0.0 : m2);
+  return {count, shift + s1 / n, m2 < 0.0 ? 0.0 : m2};
 }
 
-void output_stage_f32_ref(float* data, std::size_t rows, std::size_t channels,
-                          const OutputStage& stage) {
-  if (stage.channel_stats != nullptr) {
+void epilogue_f32_ref(float* data, std::size_t rows, std::size_t channels,
+                      const F32Epilogue& epilogue) {
+  if (epilogue.moments != nullptr) {
     const std::size_t block_rows = static_cast<std::size_t>(kMomentBlockRows);
     for (std::size_t first = 0; first < rows; first += block_rows) {
       const std::size_t n = rows - first < block_rows ? rows - first : block_rows;
@@ -52,11 +67,12 @@ void output_stage_f32_ref(float* data, std::size_t rows, std::size_t channels,
           sum += d;
           sum_squares += d * d;
         }
-        stage.channel_stats[c].merge(block_moments(n, shift, sum, sum_squares));
+        merge_moments(epilogue.moments[c], block_moments(n, shift, sum, sum_squares));
       }
     }
   }
-  if (stage.relu) relu_f32_ref(rows * channels, data, data);
+  if (clamps(epilogue))
+    clamp_f32_ref(rows * channels, data, data, epilogue.clamp_min, epilogue.clamp_max);
 }
 
 }  // namespace lsuv::kernels

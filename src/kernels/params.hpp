@@ -2,9 +2,9 @@
 // function over raw pointers and one of these.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-
-#include "lsuv/running_stats.hpp"
+#include <limits>
 
 namespace lsuv::kernels {
 
@@ -30,21 +30,42 @@ struct LinearParams {
   std::int32_t out_features;
 };
 
-// What conv2d and linear do to their output as they store it: optionally accumulate each
-// channel's moments of the pre-activation value, then optionally apply ReLU (NaN stays NaN).
+// Moments of one channel: count, mean and M2 (the sum of squared deviations from the mean),
+// mergeable with Chan et al.'s pairwise formula (merge_moments in reference.hpp). Kernels fill
+// these; the core turns them into RunningStats. Defined here so kernels do not depend on core.
+struct ChannelMoments {
+  std::uint64_t count = 0;
+  double mean = 0.0;
+  double m2 = 0.0;
+};
+
+// What a kernel does to each value as it stores its output: first the value's moments (before
+// the clamp) are merged into moments[channel] (null: none), then the value is clamped to
+// [clamp_min, clamp_max] (NaN stays NaN). ReLU is {0, +inf}, ReLU6 {0, 6}; the default does
+// nothing. An int8 kernel gets its own epilogue type (requantisation) beside this one.
 //
 // The block-moments contract (statistics for LSUV, which needs mean and std to ~1e-6 relative,
 // not RunningStats' double exactness): output rows (pixels in N, H, W order) are cut into
 // blocks of at most kMomentBlockRows consecutive rows; within a block each channel's values are
 // shifted by the block's first value of that channel (so a large common offset does not cancel)
 // and the shifted sum and sum of squares are accumulated in float; each block then becomes
-// (count, mean, M2) in double and is merged into channel_stats[c] with Chan's formula.
+// (count, mean, M2) in double and is merged into moments[c] with Chan's formula.
 // Optimised kernels may cut blocks shorter (a multiple of their row tile) and sum in another
 // order; the kernel checker bounds the difference.
-struct OutputStage {
-  bool relu = false;
-  RunningStats* channel_stats = nullptr;  // out_c entries to merge into, or null
+struct F32Epilogue {
+  float clamp_min = -std::numeric_limits<float>::infinity();
+  float clamp_max = std::numeric_limits<float>::infinity();
+  ChannelMoments* moments = nullptr;  // out channels entries to merge into, or null
 };
+
+// False for the default clamp (-inf, +inf), which leaves every value as it is.
+constexpr bool clamps(const F32Epilogue& e) {
+  return e.clamp_min > -std::numeric_limits<float>::infinity() ||
+         e.clamp_max < std::numeric_limits<float>::infinity();
+}
+
+// Alignment of the scratch buffer a kernel asks for with its *_scratch_bytes query.
+inline constexpr std::size_t kScratchAlignment = 64;
 
 constexpr std::int32_t kMomentBlockRows = 64;
 

@@ -2,15 +2,22 @@
 // twin, on seeded random shapes that cover every tile tail and every convolution configuration.
 // Outputs live between NaN canaries (a distinctive payload), so a write out of bounds or an
 // element left unwritten fails; float tolerances are derived from each output's reduction.
+// Kernel scratch is filled with NaN bytes before every call (all-ones: NaN as a float, an
+// unmapped address as a pointer), so a kernel that reads scratch it did not write fails.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/dispatch.hpp"
@@ -61,6 +68,22 @@ class Poisoned {
   std::size_t n_;
 };
 
+// A kernel's scratch, poisoned: `bytes` aligned to kScratchAlignment (null when 0 bytes, as
+// callers may pass).
+class PoisonedScratch {
+ public:
+  explicit PoisonedScratch(std::size_t bytes) : storage_(bytes + kernels::kScratchAlignment, 0xff) {
+    void* aligned = storage_.data();
+    std::size_t space = storage_.size();
+    data_ = bytes > 0 ? std::align(kernels::kScratchAlignment, bytes, aligned, space) : nullptr;
+  }
+  void* data() const { return data_; }
+
+ private:
+  std::vector<unsigned char> storage_;
+  void* data_ = nullptr;
+};
+
 std::vector<float> random_floats(std::mt19937& rng, std::size_t n, float lo = -1.0f,
                                  float hi = 1.0f) {
   std::uniform_real_distribution<float> dist(lo, hi);
@@ -78,7 +101,7 @@ std::vector<float> absolute(const std::vector<float>& v) {
 // The levels to check: every SIMD level this machine runs (the reference is the oracle).
 std::vector<CpuLevel> simd_levels() {
   std::vector<CpuLevel> levels;
-  for (CpuLevel level : {CpuLevel::sse2, CpuLevel::avx2, CpuLevel::avx512, CpuLevel::neon})
+  for (CpuLevel level : {CpuLevel::sse2, CpuLevel::avx2, CpuLevel::neon})
     if (kernels::f32_kernels_at(level) != nullptr) levels.push_back(level);
   return levels;
 }
@@ -111,7 +134,7 @@ std::string describe(const kernels::Conv2dParams& p) {
          std::to_string(p.groups);
 }
 
-// OutputStage's block moments against the exact (double two-pass) moments of the same values.
+// F32Epilogue's block moments against the exact (double two-pass) moments of the same values.
 // A block of n <= kMomentBlockRows rows sums values shifted by its first one, so each shifted
 // value is at most the channel's range R in magnitude and is rounded once (u = epsilon / 2);
 // n such terms summed in float are off by at most n u (sum of magnitudes) <= n^2 u R, which
@@ -119,8 +142,8 @@ std::string describe(const kernels::Conv2dParams& p) {
 // by at most 3 n^2 u R^2 per block (S1 <= n R). Over all rows: |mean error| <= (n + 1) u R and
 // |M2 error| <= 3 (n + 1) u rows R^2; the checks allow twice that, plus double rounding.
 void check_block_moments(const float* values, std::size_t rows, std::size_t channels,
-                         const std::vector<lsuv::RunningStats>& got, const std::string& what) {
-  std::vector<lsuv::RunningStats> exact(channels);
+                         const std::vector<kernels::ChannelMoments>& got, const std::string& what) {
+  std::vector<kernels::ChannelMoments> exact(channels);
   kernels::add_channel_moments_f32_ref(values, rows, channels, exact.data());
   const double u = std::numeric_limits<float>::epsilon() / 2.0;
   const double n = kernels::kMomentBlockRows + 1;
@@ -132,41 +155,60 @@ void check_block_moments(const float* values, std::size_t rows, std::size_t chan
       hi = std::fmax(hi, values[r * channels + c]);
     }
     const double range = static_cast<double>(hi) - lo;
-    const double mean_tol = 2.0 * n * u * range + 1e-12 * std::fabs(exact[c].mean());
+    const double mean_tol = 2.0 * n * u * range + 1e-12 * std::fabs(exact[c].mean);
     const double m2_tol =
-        6.0 * n * u * static_cast<double>(rows) * range * range + 1e-12 * exact[c].m2();
-    const bool ok = got[c].count() == exact[c].count() &&
-                    std::fabs(got[c].mean() - exact[c].mean()) <= mean_tol &&
-                    std::fabs(got[c].m2() - exact[c].m2()) <= m2_tol;
+        6.0 * n * u * static_cast<double>(rows) * range * range + 1e-12 * exact[c].m2;
+    // A NaN in a channel's values makes both moments NaN, in the kernel as in the oracle.
+    const auto close = [](double a, double b, double tol) {
+      return (std::isnan(a) && std::isnan(b)) || std::fabs(a - b) <= tol;
+    };
+    const bool ok = got[c].count == exact[c].count && close(got[c].mean, exact[c].mean, mean_tol) &&
+                    close(got[c].m2, exact[c].m2, m2_tol);
     bad += ok ? 0 : 1;
   }
   INFO(what);
   CHECK(bad == 0);
 }
 
-// Runs a conv2d or linear kernel with each output stage and checks it against the same kernel
-// without one (`plain`, already checked against the reference): ReLU on store is bit-exact to
-// ReLU of the plain output, the stored values are otherwise untouched, and the statistics are
-// the block moments of the plain output.
+// The epilogues every kernel that takes one is checked with: none, ReLU, a two-sided clamp
+// (ReLU6-like, bounds inside the data), moments alone, and moments with a clamp.
+struct EpilogueCase {
+  float lo, hi;
+  bool moments;
+};
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr EpilogueCase kEpilogues[] = {{-kInf, kInf, false},
+                                       {0.0f, kInf, false},
+                                       {-0.25f, 0.5f, false},
+                                       {-kInf, kInf, true},
+                                       {0.0f, 0.75f, true}};
+
+float clamped(float x, float lo, float hi) {
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+// Runs a kernel with each epilogue and checks it against the same kernel without one (`plain`,
+// already checked against the reference): the clamp on store is bit-exact to clamp_f32_ref of
+// the plain output (NaN kept), and the moments are the block moments of the plain output.
 template <class Run>
-void check_output_stages(const std::vector<float>& plain, std::size_t rows, std::size_t channels,
-                         const std::string& what, Run run) {
+void check_epilogues(const std::vector<float>& plain, std::size_t rows, std::size_t channels,
+                     const std::string& what, Run run) {
   const std::size_t out_n = plain.size();
-  for (int variant = 0; variant < 3; ++variant) {
-    const bool relu = variant != 1;
-    const bool stats = variant != 0;
-    std::vector<lsuv::RunningStats> moments(channels);
+  for (const EpilogueCase& e : kEpilogues) {
+    std::vector<kernels::ChannelMoments> moments(channels);
+    kernels::F32Epilogue epilogue;
+    epilogue.clamp_min = e.lo;
+    epilogue.clamp_max = e.hi;
+    epilogue.moments = e.moments ? moments.data() : nullptr;
     Poisoned got(out_n);
-    run(kernels::OutputStage{relu, stats ? moments.data() : nullptr}, got.data());
+    run(epilogue, got.data());
     std::size_t bad = 0;
-    for (std::size_t i = 0; i < out_n; ++i) {
-      const float want = relu && plain[i] < 0.0f ? 0.0f : plain[i];
-      bad += same_bits_or_both_nan(got[i], want) ? 0 : 1;
-    }
-    INFO(what, " relu ", relu, " statistics ", stats);
+    for (std::size_t i = 0; i < out_n; ++i)
+      bad += same_bits_or_both_nan(got[i], clamped(plain[i], e.lo, e.hi)) ? 0 : 1;
+    INFO(what, " clamp [", e.lo, ", ", e.hi, "] moments ", e.moments);
     CHECK(got.guards_intact());
     CHECK(bad == 0);
-    if (stats) check_block_moments(plain.data(), rows, channels, moments, what);
+    if (e.moments) check_block_moments(plain.data(), rows, channels, moments, what);
   }
 }
 
@@ -204,22 +246,25 @@ void check_conv(const kernels::Conv2dParams& p, bool with_bias, std::mt19937& rn
   const std::vector<float> bias = random_floats(rng, static_cast<std::size_t>(p.out_c));
   const float* b = with_bias ? bias.data() : nullptr;
   std::vector<float> want(out_n), bound(out_n);
-  kernels::conv2d_f32_ref(p, input.data(), weights.data(), b, want.data(), {});
+  kernels::conv2d_f32_ref(p, input.data(), weights.data(), b, want.data(), {}, nullptr);
   const std::vector<float> abs_bias = absolute(bias);
   kernels::conv2d_f32_ref(p, absolute(input).data(), absolute(weights).data(),
-                          with_bias ? abs_bias.data() : nullptr, bound.data(), {});
+                          with_bias ? abs_bias.data() : nullptr, bound.data(), {}, nullptr);
   const std::int32_t k = p.kernel_h * p.kernel_w * group_in;
   const std::size_t rows = static_cast<std::size_t>(p.batch) * p.out_h * p.out_w;
-  const auto stages_of = [&](const kernels::F32Kernels& kernel_table) {
-    return [&](const kernels::OutputStage& stage, float* out) {
-      kernel_table.conv2d(p, input.data(), weights.data(), b, out, stage);
+  const auto epilogues_of = [&](const kernels::F32Kernels& kernel_table) {
+    return [&](const kernels::F32Epilogue& epilogue, float* out) {
+      const std::size_t bytes = kernel_table.conv2d_scratch_bytes(p);
+      CHECK(bytes <= kernels::conv2d_scratch_bytes_any_level(p));
+      const PoisonedScratch scratch(bytes);
+      kernel_table.conv2d(p, input.data(), weights.data(), b, out, epilogue, scratch.data());
     };
   };
-  check_output_stages(want, rows, static_cast<std::size_t>(p.out_c), "ref " + describe(p),
-                      stages_of(*kernels::f32_kernels_at(CpuLevel::ref)));
+  check_epilogues(want, rows, static_cast<std::size_t>(p.out_c), "ref " + describe(p),
+                  epilogues_of(*kernels::f32_kernels_at(CpuLevel::ref)));
   for (CpuLevel level : simd_levels()) {
     Poisoned got(out_n);
-    kernels::f32_kernels_at(level)->conv2d(p, input.data(), weights.data(), b, got.data(), {});
+    epilogues_of (*kernels::f32_kernels_at(level))({}, got.data());
     std::size_t bad = 0;
     for (std::size_t i = 0; i < out_n; ++i)
       bad += within_reduction_tolerance(got[i], want[i], bound[i], k) ? 0 : 1;
@@ -228,9 +273,9 @@ void check_conv(const kernels::Conv2dParams& p, bool with_bias, std::mt19937& rn
     CHECK(got.unwritten() == 0);
     CHECK(bad == 0);
     const std::vector<float> plain(got.data(), got.data() + out_n);
-    check_output_stages(plain, rows, static_cast<std::size_t>(p.out_c),
-                        level_name(level) + " " + describe(p),
-                        stages_of(*kernels::f32_kernels_at(level)));
+    check_epilogues(plain, rows, static_cast<std::size_t>(p.out_c),
+                    level_name(level) + " " + describe(p),
+                    epilogues_of(*kernels::f32_kernels_at(level)));
   }
 }
 
@@ -265,8 +310,8 @@ TEST_CASE("set_cpu_level_limit switches the table the core calls and never goes 
   }
 #if defined(__x86_64__)
   CHECK(lsuv::set_cpu_level_limit(CpuLevel::neon) == lsuv::Status::unsupported);
-  // A limit above what the CPU has selects the best it has.
-  REQUIRE(lsuv::set_cpu_level_limit(CpuLevel::avx512) == lsuv::Status::ok);
+  // A limit above what the CPU has selects the best it has (avx2 under qemu -cpu Nehalem).
+  REQUIRE(lsuv::set_cpu_level_limit(CpuLevel::avx2) == lsuv::Status::ok);
   CHECK(lsuv::cpu_level() == best);
 #else
   CHECK(lsuv::set_cpu_level_limit(CpuLevel::avx2) == lsuv::Status::unsupported);
@@ -331,21 +376,24 @@ TEST_CASE("linear matches the reference for every batch and width tail") {
         const std::vector<float> b = random_floats(rng, static_cast<std::size_t>(out));
         const std::size_t out_n = static_cast<std::size_t>(batch) * out;
         std::vector<float> want(out_n), bound(out_n);
-        kernels::linear_f32_ref(p, x.data(), w.data(), b.data(), want.data(), {});
+        kernels::linear_f32_ref(p, x.data(), w.data(), b.data(), want.data(), {}, nullptr);
         kernels::linear_f32_ref(p, absolute(x).data(), absolute(w).data(), absolute(b).data(),
-                                bound.data(), {});
+                                bound.data(), {}, nullptr);
         const std::string shape = " batch " + std::to_string(batch) + " in " + std::to_string(in) +
                                   " out " + std::to_string(out);
-        const auto stages_of = [&](const kernels::F32Kernels& kernel_table) {
-          return [&](const kernels::OutputStage& stage, float* y) {
-            kernel_table.linear(p, x.data(), w.data(), b.data(), y, stage);
+        const auto epilogues_of = [&](const kernels::F32Kernels& kernel_table) {
+          return [&](const kernels::F32Epilogue& epilogue, float* y) {
+            const std::size_t bytes = kernel_table.linear_scratch_bytes(p);
+            CHECK(bytes <= kernels::linear_scratch_bytes_any_level(p));
+            const PoisonedScratch scratch(bytes);
+            kernel_table.linear(p, x.data(), w.data(), b.data(), y, epilogue, scratch.data());
           };
         };
-        check_output_stages(want, static_cast<std::size_t>(batch), static_cast<std::size_t>(out),
-                            "ref" + shape, stages_of(*kernels::f32_kernels_at(CpuLevel::ref)));
+        check_epilogues(want, static_cast<std::size_t>(batch), static_cast<std::size_t>(out),
+                        "ref" + shape, epilogues_of(*kernels::f32_kernels_at(CpuLevel::ref)));
         for (CpuLevel level : simd_levels()) {
           Poisoned got(out_n);
-          kernels::f32_kernels_at(level)->linear(p, x.data(), w.data(), b.data(), got.data(), {});
+          epilogues_of (*kernels::f32_kernels_at(level))({}, got.data());
           std::size_t bad = 0;
           for (std::size_t i = 0; i < out_n; ++i)
             bad += within_reduction_tolerance(got[i], want[i], bound[i], in) ? 0 : 1;
@@ -354,38 +402,148 @@ TEST_CASE("linear matches the reference for every batch and width tail") {
           CHECK(got.unwritten() == 0);
           CHECK(bad == 0);
           const std::vector<float> plain(got.data(), got.data() + out_n);
-          check_output_stages(plain, static_cast<std::size_t>(batch), static_cast<std::size_t>(out),
-                              level_name(level) + shape,
-                              stages_of(*kernels::f32_kernels_at(level)));
+          check_epilogues(plain, static_cast<std::size_t>(batch), static_cast<std::size_t>(out),
+                          level_name(level) + shape, epilogues_of(*kernels::f32_kernels_at(level)));
         }
       }
     }
   }
 }
 
-TEST_CASE("relu is bit-exact, keeps NaN, and works in place") {
+// Lengths 0 and 1 .. 3 x the widest vector (8 floats) + 1: every main-loop and tail split.
+std::vector<std::size_t> tail_lengths() {
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 3 * 8 + 1; ++n) lengths.push_back(n);
+  for (std::size_t n : {31u, 32u, 33u, 63u, 64u, 65u, 200u}) lengths.push_back(n);
+  return lengths;
+}
+
+TEST_CASE("clamp is bit-exact, keeps NaN, and works in place") {
   std::mt19937 rng(11);
-  for (std::size_t n :
-       {0u, 1u, 3u, 4u, 5u, 8u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 65u, 200u}) {
+  const float bounds[][2] = {{0.0f, kInf}, {0.0f, 6.0f}, {-0.5f, 0.25f}, {-kInf, kInf}};
+  for (std::size_t n : tail_lengths()) {
     std::vector<float> x = random_floats(rng, n);
     if (n > 2) x[n / 2] = std::numeric_limits<float>::quiet_NaN();
     if (n > 3) x[1] = -0.0f;
+    if (n > 5) x[n - 2] = -kInf;
+    if (n > 6) x[n - 3] = kInf;
+    for (const auto& b : bounds) {
+      std::vector<float> want(n);
+      kernels::clamp_f32_ref(n, x.data(), want.data(), b[0], b[1]);
+      if (n > 2) CHECK(std::isnan(want[n / 2]));
+      for (CpuLevel level : simd_levels()) {
+        Poisoned got(n);
+        kernels::f32_kernels_at(level)->clamp(n, x.data(), got.data(), b[0], b[1]);
+        std::vector<float> in_place = x;
+        kernels::f32_kernels_at(level)->clamp(n, in_place.data(), in_place.data(), b[0], b[1]);
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < n; ++i)
+          bad += (same_bits_or_both_nan(got[i], want[i]) &&
+                  same_bits_or_both_nan(in_place[i], want[i]))
+                     ? 0
+                     : 1;
+        INFO(level_name(level), " n ", n, " clamp [", b[0], ", ", b[1], "]");
+        CHECK(got.guards_intact());
+        CHECK(got.unwritten() == 0);
+        CHECK(bad == 0);
+      }
+    }
+  }
+}
+
+// Row x channel shapes whose element counts and channel counts cover every tail.
+std::vector<std::pair<std::size_t, std::size_t>> elementwise_shapes() {
+  std::vector<std::pair<std::size_t, std::size_t>> shapes;
+  for (std::size_t channels = 1; channels <= 3 * 8 + 1; ++channels)
+    for (std::size_t rows : {1u, 2u, 3u}) shapes.push_back({rows, channels});
+  shapes.push_back({67, 5});
+  shapes.push_back({130, 16});
+  shapes.push_back({9, 64});
+  return shapes;
+}
+
+TEST_CASE("add matches the reference for 2..4 inputs, in place, with every epilogue") {
+  std::mt19937 rng(19);
+  for (const auto& shape : elementwise_shapes()) {
+    const std::size_t rows = shape.first, channels = shape.second, n = rows * channels;
+    for (std::int32_t count = 2; count <= 4; ++count) {
+      std::vector<std::vector<float>> inputs;
+      for (std::int32_t k = 0; k < count; ++k) inputs.push_back(random_floats(rng, n));
+      if (n > 2) inputs[1][n / 2] = std::numeric_limits<float>::quiet_NaN();
+      std::vector<const float*> pointers;
+      for (const std::vector<float>& in : inputs) pointers.push_back(in.data());
+      std::vector<float> want(n);
+      kernels::add_f32_ref(rows, channels, pointers.data(), count, want.data(), {});
+      for (CpuLevel level : simd_levels()) {
+        const kernels::F32Kernels& k = *kernels::f32_kernels_at(level);
+        const std::string what = level_name(level) + " add rows " + std::to_string(rows) +
+                                 " channels " + std::to_string(channels) + " inputs " +
+                                 std::to_string(count);
+        Poisoned got(n);
+        k.add(rows, channels, pointers.data(), count, got.data(), {});
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < n; ++i) bad += same_bits_or_both_nan(got[i], want[i]) ? 0 : 1;
+        // In place: the output is the first input.
+        std::vector<float> first = inputs[0];
+        std::vector<const float*> aliased = pointers;
+        aliased[0] = first.data();
+        k.add(rows, channels, aliased.data(), count, first.data(), {});
+        for (std::size_t i = 0; i < n; ++i) bad += same_bits_or_both_nan(first[i], want[i]) ? 0 : 1;
+        INFO(what);
+        CHECK(got.guards_intact());
+        CHECK(got.unwritten() == 0);
+        CHECK(bad == 0);
+        check_epilogues(want, rows, channels, what,
+                        [&](const kernels::F32Epilogue& epilogue, float* out) {
+                          k.add(rows, channels, pointers.data(), count, out, epilogue);
+                        });
+      }
+    }
+  }
+}
+
+TEST_CASE("channel_affine matches the reference within a rounding, in place, every epilogue") {
+  std::mt19937 rng(23);
+  for (const auto& shape : elementwise_shapes()) {
+    const std::size_t rows = shape.first, channels = shape.second, n = rows * channels;
+    std::vector<float> x = random_floats(rng, n);
+    if (n > 2) x[n / 2] = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> scale = random_floats(rng, channels, -2.0f, 2.0f);
+    const std::vector<float> shift = random_floats(rng, channels);
     std::vector<float> want(n);
-    kernels::relu_f32_ref(n, x.data(), want.data());
+    kernels::channel_affine_f32_ref(rows, channels, x.data(), scale.data(), shift.data(),
+                                    want.data(), {});
+    // A fused and an unfused multiply-add differ by at most one rounding of the product.
+    const auto close = [&](float got, std::size_t i) {
+      const std::size_t c = i % channels;
+      const float tol = 2.0f * std::numeric_limits<float>::epsilon() *
+                            (std::fabs(x[i] * scale[c]) + std::fabs(shift[c])) +
+                        std::numeric_limits<float>::min();
+      return (std::isnan(got) && std::isnan(want[i])) || std::fabs(got - want[i]) <= tol;
+    };
     for (CpuLevel level : simd_levels()) {
+      const kernels::F32Kernels& k = *kernels::f32_kernels_at(level);
+      const std::string what = level_name(level) + " channel_affine rows " + std::to_string(rows) +
+                               " channels " + std::to_string(channels);
       Poisoned got(n);
-      kernels::f32_kernels_at(level)->relu(n, x.data(), got.data());
+      k.channel_affine(rows, channels, x.data(), scale.data(), shift.data(), got.data(), {});
       std::vector<float> in_place = x;
-      kernels::f32_kernels_at(level)->relu(n, in_place.data(), in_place.data());
+      k.channel_affine(rows, channels, in_place.data(), scale.data(), shift.data(), in_place.data(),
+                       {});
       std::size_t bad = 0;
-      for (std::size_t i = 0; i < n; ++i)
-        bad +=
-            (same_bits_or_both_nan(got[i], want[i]) && same_bits_or_both_nan(in_place[i], want[i]))
-                ? 0
-                : 1;
-      INFO(level_name(level), " n ", n);
+      for (std::size_t i = 0; i < n; ++i) {
+        bad += close(got[i], i) ? 0 : 1;
+        bad += same_bits_or_both_nan(in_place[i], got[i]) ? 0 : 1;
+      }
+      INFO(what);
       CHECK(got.guards_intact());
+      CHECK(got.unwritten() == 0);
       CHECK(bad == 0);
+      const std::vector<float> plain(got.data(), got.data() + n);
+      check_epilogues(
+          plain, rows, channels, what, [&](const kernels::F32Epilogue& epilogue, float* out) {
+            k.channel_affine(rows, channels, x.data(), scale.data(), shift.data(), out, epilogue);
+          });
     }
   }
 }
@@ -481,9 +639,8 @@ TEST_CASE("add_channel_moments agrees with an exact two-pass, also at a large of
     std::vector<float> data = random_floats(rng, c.rows * c.channels, -1.0f, 1.0f);
     for (float& x : data) x = c.offset + c.spread * x;
     for (CpuLevel level : simd_levels()) {
-      std::vector<lsuv::RunningStats> stats(c.channels);
-      // Prior state: the kernel must merge, not overwrite.
-      for (lsuv::RunningStats& s : stats) s.add(static_cast<double>(c.offset));
+      // Prior state (one value at the offset): the kernel must merge, not overwrite.
+      std::vector<kernels::ChannelMoments> stats(c.channels, {1, c.offset, 0.0});
       kernels::f32_kernels_at(level)->add_channel_moments(data.data(), c.rows, c.channels,
                                                           stats.data());
       std::size_t bad = 0;
@@ -493,16 +650,101 @@ TEST_CASE("add_channel_moments agrees with an exact two-pass, also at a large of
         long double mean, m2;
         exact_moments(column, c.rows + 1, 1, 0, &mean, &m2);
         const double scale = static_cast<double>(c.spread) * c.spread * (c.rows + 1);
-        const bool ok = stats[ch].count() == c.rows + 1 &&
-                        std::fabs(stats[ch].mean() - static_cast<double>(mean)) <=
+        const bool ok = stats[ch].count == c.rows + 1 &&
+                        std::fabs(stats[ch].mean - static_cast<double>(mean)) <=
                             1e-6 * c.spread + 1e-12 * std::fabs(c.offset) &&
-                        std::fabs(stats[ch].m2() - static_cast<double>(m2)) <= 1e-5 * scale;
+                        std::fabs(stats[ch].m2 - static_cast<double>(m2)) <= 1e-5 * scale;
         bad += ok ? 0 : 1;
       }
       INFO(level_name(level), " rows ", c.rows, " channels ", c.channels, " offset ", c.offset);
       CHECK(bad == 0);
     }
   }
+}
+
+// Every entry of a table by name, as a pointer-sized value, for comparing tables entry by entry.
+std::vector<std::pair<std::string, const void*>> entries(const kernels::F32Kernels& k) {
+  std::vector<std::pair<std::string, const void*>> list;
+#define LSUV_ENTRY(name) list.push_back({#name, reinterpret_cast<const void*>(k.name)});
+#define LSUV_SCRATCH_ENTRY(name) LSUV_ENTRY(name) LSUV_ENTRY(name##_scratch_bytes)
+  LSUV_F32_KERNELS_WITH_SCRATCH(LSUV_SCRATCH_ENTRY)
+  LSUV_F32_KERNELS_PLAIN(LSUV_ENTRY)
+#undef LSUV_SCRATCH_ENTRY
+#undef LSUV_ENTRY
+  return list;
+}
+
+TEST_CASE(
+    "each level's table is its own entries over the level below, kernels with their scratch") {
+  const kernels::F32Kernels* ref = kernels::f32_kernels_at(CpuLevel::ref);
+  REQUIRE(ref != nullptr);
+  for (const auto& entry : entries(*ref)) {
+    INFO("ref ", entry.first);
+    CHECK(entry.second != nullptr);
+  }
+  CHECK(kernels::f32_kernels_own(CpuLevel::ref) != nullptr);
+  // The chain below each SIMD level on this architecture is the reference.
+  for (CpuLevel level : simd_levels()) {
+    const kernels::F32Kernels* own = kernels::f32_kernels_own(level);
+    REQUIRE(own != nullptr);
+    CHECK(((own->conv2d == nullptr) == (own->conv2d_scratch_bytes == nullptr)));
+    CHECK(((own->linear == nullptr) == (own->linear_scratch_bytes == nullptr)));
+    const CpuLevel below = level == CpuLevel::avx2 ? CpuLevel::sse2 : CpuLevel::ref;
+    const auto own_entries = entries(*own);
+    const auto below_entries = entries(*kernels::f32_kernels_at(below));
+    const auto merged = entries(*kernels::f32_kernels_at(level));
+    for (std::size_t i = 0; i < merged.size(); ++i) {
+      INFO(level_name(level), " ", merged[i].first);
+      const void* want =
+          own_entries[i].second != nullptr ? own_entries[i].second : below_entries[i].second;
+      CHECK(merged[i].second == want);
+    }
+  }
+  // The elementwise kernels the graph ops call exist at every SIMD level (no silent fallback).
+  for (CpuLevel level : simd_levels()) {
+    const kernels::F32Kernels* own = kernels::f32_kernels_own(level);
+    INFO(level_name(level));
+    CHECK((own->clamp != nullptr));
+    CHECK((own->add != nullptr));
+    CHECK((own->channel_affine != nullptr));
+  }
+}
+
+TEST_CASE("scratch queries: the reference needs none, any_level is the largest over levels") {
+  const kernels::Conv2dParams p = make_params({2, 9, 9, 16, 24, 3, 3, 1, 1, 1, 1, true});
+  const kernels::LinearParams l = {5, 300, 40};
+  CHECK(kernels::f32_kernels_at(CpuLevel::ref)->conv2d_scratch_bytes(p) == 0);
+  CHECK(kernels::f32_kernels_at(CpuLevel::ref)->linear_scratch_bytes(l) == 0);
+  std::size_t conv_largest = 0, linear_largest = 0;
+  for (CpuLevel level : simd_levels()) {
+    conv_largest = std::max(conv_largest, kernels::f32_kernels_at(level)->conv2d_scratch_bytes(p));
+    linear_largest =
+        std::max(linear_largest, kernels::f32_kernels_at(level)->linear_scratch_bytes(l));
+  }
+  CHECK(kernels::conv2d_scratch_bytes_any_level(p) == conv_largest);
+  CHECK(kernels::linear_scratch_bytes_any_level(l) == linear_largest);
+  // The scratch does not depend on the batch, so a plan sized at its largest batch fits all.
+  kernels::Conv2dParams one = p;
+  one.batch = 1;
+  CHECK(kernels::conv2d_scratch_bytes_any_level(one) == kernels::conv2d_scratch_bytes_any_level(p));
+}
+
+// Run by meson with LSUV_CPU set to a value that names no level (see meson.build), and in the
+// plain run with whatever the environment holds.
+TEST_CASE("LSUV_CPU: a level of this architecture is taken, anything else is reported") {
+  const char* text = std::getenv("LSUV_CPU");
+  bool valid = text == nullptr;
+#if defined(__x86_64__)
+  for (const char* name : {"ref", "sse2", "avx2"})
+    valid = valid || (text && std::strcmp(text, name) == 0);
+#elif defined(__aarch64__) || defined(__arm__)
+  for (const char* name : {"ref", "neon"}) valid = valid || (text && std::strcmp(text, name) == 0);
+#else
+  valid = valid || (text && std::strcmp(text, "ref") == 0);
+#endif
+  INFO("LSUV_CPU=", text ? text : "(unset)");
+  CHECK((lsuv::cpu_level_environment() == lsuv::Status::ok) == valid);
+  if (!valid) CHECK(lsuv::cpu_level() == lsuv::cpu_level_detected());
 }
 
 }  // namespace

@@ -15,8 +15,7 @@ namespace {
 using lsuv::CpuLevel;
 
 TEST_CASE("kernel timings" * doctest::skip()) {
-  const CpuLevel all[] = {CpuLevel::ref, CpuLevel::sse2, CpuLevel::avx2, CpuLevel::avx512,
-                          CpuLevel::neon};
+  const CpuLevel all[] = {CpuLevel::ref, CpuLevel::sse2, CpuLevel::avx2, CpuLevel::neon};
   const double peak = lsuv::bench::fma_peak_gflops(lsuv::cpu_level_detected());
   std::printf("FMA peak (%s): %.1f GFLOP/s\n", lsuv::cpu_level_name(lsuv::cpu_level_detected()),
               peak);

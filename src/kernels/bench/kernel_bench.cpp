@@ -43,6 +43,22 @@ kernels::Conv2dParams conv_params(const ConvShape& s) {
   return p;
 }
 
+// A kernel's scratch: `bytes` aligned to kernels::kScratchAlignment (null for 0 bytes).
+class Scratch {
+ public:
+  void resize(std::size_t bytes) {
+    storage_.assign(bytes + kernels::kScratchAlignment, 0);
+    void* aligned = storage_.data();
+    std::size_t space = storage_.size();
+    data_ = bytes > 0 ? std::align(kernels::kScratchAlignment, bytes, aligned, space) : nullptr;
+  }
+  void* data() const { return data_; }
+
+ private:
+  std::vector<unsigned char> storage_;
+  void* data_ = nullptr;
+};
+
 double conv_flops(const kernels::Conv2dParams& p) {
   return 2.0 * p.batch * p.out_h * p.out_w * p.out_c * p.kernel_h * p.kernel_w *
          (p.in_c / p.groups);
@@ -52,25 +68,29 @@ struct ConvRun {
   const kernels::F32Kernels* k;
   kernels::Conv2dParams p;
   std::vector<float> input, weights, bias, output;
-  std::vector<RunningStats> stats;
+  std::vector<kernels::ChannelMoments> moments;
+  Scratch scratch;
 };
 
 void run_conv(void* context) {
   auto* r = static_cast<ConvRun*>(context);
-  r->k->conv2d(r->p, r->input.data(), r->weights.data(), r->bias.data(), r->output.data(), {});
+  r->k->conv2d(r->p, r->input.data(), r->weights.data(), r->bias.data(), r->output.data(), {},
+               r->scratch.data());
 }
 
 void run_conv_with_statistics(void* context) {
   auto* r = static_cast<ConvRun*>(context);
-  r->k->conv2d(r->p, r->input.data(), r->weights.data(), r->bias.data(), r->output.data(),
-               {false, r->stats.data()});
+  kernels::F32Epilogue epilogue;
+  epilogue.moments = r->moments.data();
+  r->k->conv2d(r->p, r->input.data(), r->weights.data(), r->bias.data(), r->output.data(), epilogue,
+               r->scratch.data());
 }
 
 void run_statistics(void* context) {
   auto* r = static_cast<ConvRun*>(context);
   r->k->add_channel_moments(r->output.data(),
                             static_cast<std::size_t>(r->p.batch) * r->p.out_h * r->p.out_w,
-                            static_cast<std::size_t>(r->p.out_c), r->stats.data());
+                            static_cast<std::size_t>(r->p.out_c), r->moments.data());
 }
 
 bool make_conv_run(CpuLevel level, const ConvShape& shape, ConvRun* run) {
@@ -83,7 +103,8 @@ bool make_conv_run(CpuLevel level, const ConvShape& shape, ConvRun* run) {
       static_cast<std::size_t>(p.kernel_h) * p.kernel_w * (p.in_c / p.groups) * p.out_c, 2);
   run->bias = random_floats(static_cast<std::size_t>(p.out_c), 3);
   run->output.assign(static_cast<std::size_t>(p.batch) * p.out_h * p.out_w * p.out_c, 0.0f);
-  run->stats.assign(static_cast<std::size_t>(p.out_c), RunningStats());
+  run->moments.assign(static_cast<std::size_t>(p.out_c), kernels::ChannelMoments());
+  run->scratch.resize(run->k->conv2d_scratch_bytes(p));
   return true;
 }
 
@@ -130,6 +151,7 @@ KernelTiming time_linear(CpuLevel level, std::int32_t batch, std::int32_t in_fea
     const kernels::F32Kernels* k;
     kernels::LinearParams p;
     std::vector<float> input, weights, bias, output;
+    Scratch scratch;
   } run;
   run.k = kernels::f32_kernels_at(level);
   if (run.k == nullptr) return {};
@@ -138,12 +160,13 @@ KernelTiming time_linear(CpuLevel level, std::int32_t batch, std::int32_t in_fea
   run.weights = random_floats(static_cast<std::size_t>(in_features) * out_features, 2);
   run.bias = random_floats(static_cast<std::size_t>(out_features), 3);
   run.output.assign(static_cast<std::size_t>(batch) * out_features, 0.0f);
+  run.scratch.resize(run.k->linear_scratch_bytes(run.p));
   KernelTiming t;
   t.seconds = median_seconds_per_call(
       [](void* c) {
         auto* r = static_cast<LinearRun*>(c);
-        r->k->linear(r->p, r->input.data(), r->weights.data(), r->bias.data(), r->output.data(),
-                     {});
+        r->k->linear(r->p, r->input.data(), r->weights.data(), r->bias.data(), r->output.data(), {},
+                     r->scratch.data());
       },
       &run);
   t.gflops = 2.0 * batch * in_features * out_features / t.seconds * 1e-9;

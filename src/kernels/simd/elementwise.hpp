@@ -1,5 +1,5 @@
-// ReLU, pooling and per-channel moments over NHWC data, vectorised over the channels.
-// Included only by f32_kernels_impl.hpp (per-ISA TUs); internal linkage throughout.
+// Clamp, add, per-channel affine, pooling and per-channel moments over NHWC data, vectorised over
+// the channels. Included only by f32_kernels_impl.hpp (per-ISA TUs); internal linkage throughout.
 #pragma once
 
 #include <cstddef>
@@ -7,30 +7,106 @@
 #include <limits>
 
 #include "kernels/params.hpp"
-#include "lsuv/running_stats.hpp"
+#include "kernels/reference.hpp"
 #include "xsimd/xsimd.hpp"
 
 namespace lsuv::kernels::simd {
 namespace {
 
+// x clamped to [lo, hi] with selects, not min/max: NaN stays NaN as in clamp_f32_ref (both
+// comparisons are false for it).
+template <class B>
+B clamp_keeping_nan(const B& x, const B& lo, const B& hi) {
+  return xsimd::select(x < lo, lo, xsimd::select(x > hi, hi, x));
+}
+
+inline float clamp_scalar(float x, float lo, float hi) {
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
 template <class Arch>
-void relu_f32(std::size_t n, const float* input, float* output) {
+void clamp_f32(std::size_t n, const float* input, float* output, float lo, float hi) {
   using B = xsimd::batch<float, Arch>;
   constexpr std::size_t W = B::size;
-  const B zero(0.0f);
+  const B vlo(lo), vhi(hi);
   std::size_t i = 0;
-  // select, not max: NaN must stay NaN as in the reference.
   for (; i + 4 * W <= n; i += 4 * W) {
     for (std::size_t v = 0; v < 4; ++v) {
       const B x = B::load_unaligned(input + i + v * W);
-      xsimd::select(x < zero, zero, x).store_unaligned(output + i + v * W);
+      clamp_keeping_nan(x, vlo, vhi).store_unaligned(output + i + v * W);
     }
   }
-  for (; i + W <= n; i += W) {
-    const B x = B::load_unaligned(input + i);
-    xsimd::select(x < zero, zero, x).store_unaligned(output + i);
+  for (; i + W <= n; i += W)
+    clamp_keeping_nan(B::load_unaligned(input + i), vlo, vhi).store_unaligned(output + i);
+  for (; i < n; ++i) output[i] = clamp_scalar(input[i], lo, hi);
+}
+
+// The epilogue as a pass over stored data (memory-bound kernels): the reference's block moments,
+// then the clamp.
+template <class Arch>
+void epilogue_simd(float* data, std::size_t rows, std::size_t channels,
+                   const F32Epilogue& epilogue) {
+  if (epilogue.moments != nullptr) {
+    F32Epilogue moments_only;
+    moments_only.moments = epilogue.moments;
+    epilogue_f32_ref(data, rows, channels, moments_only);
   }
-  for (; i < n; ++i) output[i] = input[i] < 0.0f ? 0.0f : input[i];
+  if (clamps(epilogue))
+    clamp_f32<Arch>(rows * channels, data, data, epilogue.clamp_min, epilogue.clamp_max);
+}
+
+// The sum of `count` inputs in input order (bit-exact to add_f32_ref). The clamp is fused when
+// there are no moments to take first; with moments, the epilogue is a pass over the sums.
+template <class Arch>
+void add_f32(std::size_t rows, std::size_t channels, const float* const* inputs, std::int32_t count,
+             float* output, const F32Epilogue& epilogue) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = B::size;
+  const std::size_t n = rows * channels;
+  const bool fuse_clamp = epilogue.moments == nullptr && clamps(epilogue);
+  const float lo = epilogue.clamp_min, hi = epilogue.clamp_max;
+  const B vlo(lo), vhi(hi);
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) {
+    B sum = B::load_unaligned(inputs[0] + i);
+    for (std::int32_t k = 1; k < count; ++k) sum += B::load_unaligned(inputs[k] + i);
+    if (fuse_clamp) sum = clamp_keeping_nan(sum, vlo, vhi);
+    sum.store_unaligned(output + i);
+  }
+  for (; i < n; ++i) {
+    float sum = inputs[0][i];
+    for (std::int32_t k = 1; k < count; ++k) sum += inputs[k][i];
+    output[i] = fuse_clamp ? clamp_scalar(sum, lo, hi) : sum;
+  }
+  if (epilogue.moments != nullptr) epilogue_simd<Arch>(output, rows, channels, epilogue);
+}
+
+// input * scale + shift per channel, one xsimd::fma per vector (fused where the ISA has it).
+template <class Arch>
+void channel_affine_f32(std::size_t rows, std::size_t channels, const float* input,
+                        const float* scale, const float* shift, float* output,
+                        const F32Epilogue& epilogue) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = B::size;
+  const bool fuse_clamp = epilogue.moments == nullptr && clamps(epilogue);
+  const float lo = epilogue.clamp_min, hi = epilogue.clamp_max;
+  const B vlo(lo), vhi(hi);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* in = input + r * channels;
+    float* out = output + r * channels;
+    std::size_t c = 0;
+    for (; c + W <= channels; c += W) {
+      B y = xsimd::fma(B::load_unaligned(in + c), B::load_unaligned(scale + c),
+                       B::load_unaligned(shift + c));
+      if (fuse_clamp) y = clamp_keeping_nan(y, vlo, vhi);
+      y.store_unaligned(out + c);
+    }
+    for (; c < channels; ++c) {
+      const float y = in[c] * scale[c] + shift[c];
+      out[c] = fuse_clamp ? clamp_scalar(y, lo, hi) : y;
+    }
+  }
+  if (epilogue.moments != nullptr) epilogue_simd<Arch>(output, rows, channels, epilogue);
 }
 
 // Max keeps the reference's rule (a NaN in the window wins; !(x == x) because AVX compares
@@ -124,7 +200,7 @@ void global_avg_pool_f32(std::int32_t batch, std::int32_t pixels, std::int32_t c
 }
 
 // Two passes in double over one channel's column of a block: the reference's arithmetic.
-inline RunningStats column_moments(const float* block, std::size_t rows, std::size_t stride) {
+inline ChannelMoments column_moments(const float* block, std::size_t rows, std::size_t stride) {
   double sum = 0.0;
   for (std::size_t r = 0; r < rows; ++r) sum += block[r * stride];
   const double mean = sum / static_cast<double>(rows);
@@ -133,7 +209,7 @@ inline RunningStats column_moments(const float* block, std::size_t rows, std::si
     const double d = block[r * stride] - mean;
     m2 += d * d;
   }
-  return RunningStats::from_moments(rows, mean, m2);
+  return {rows, mean, m2};
 }
 
 // Loads of floats widened to doubles, per architecture; the generic case has none (ARMv7 NEON
@@ -171,10 +247,11 @@ struct WidenedLoad<xsimd::neon64> {
 
 // Per-channel moments with the reference's arithmetic (two passes in double over blocks of 256
 // rows, merged with Chan's formula), vectorised over channels in double: the contract of
-// RunningStats is exactness to double rounding, which float partial sums would not keep.
+// add_channel_moments (and RunningStats) is exactness to double rounding, which float partial
+// sums would not keep.
 template <class Arch>
 void add_channel_moments_f32(const float* data, std::size_t rows, std::size_t channels,
-                             RunningStats* stats) {
+                             ChannelMoments* moments) {
   constexpr std::size_t kBlockRows = 256;
   for (std::size_t first = 0; first < rows; first += kBlockRows) {
     const std::size_t n = rows - first < kBlockRows ? rows - first : kBlockRows;
@@ -198,10 +275,10 @@ void add_channel_moments_f32(const float* data, std::size_t rows, std::size_t ch
         m.store_aligned(mean);
         acc.store_aligned(m2);
         for (std::size_t lane = 0; lane < W; ++lane)
-          stats[c + lane].merge(RunningStats::from_moments(n, mean[lane], m2[lane]));
+          merge_moments(moments[c + lane], {n, mean[lane], m2[lane]});
       }
     }
-    for (; c < channels; ++c) stats[c].merge(column_moments(block + c, n, channels));
+    for (; c < channels; ++c) merge_moments(moments[c], column_moments(block + c, n, channels));
   }
 }
 

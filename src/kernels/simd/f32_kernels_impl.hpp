@@ -10,30 +10,54 @@ namespace lsuv::kernels::simd {
 
 template <class Arch>
 void Conv2dF32<Arch>::run(const Conv2dParams& p, const float* input, const float* weights,
-                          const float* bias, float* output, const OutputStage& stage) {
+                          const float* bias, float* output, const F32Epilogue& epilogue,
+                          void* scratch) {
   assert(p.groups > 0 && p.in_c % p.groups == 0 && p.out_c % p.groups == 0);
   assert(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
   if (p.batch <= 0 || p.out_h <= 0 || p.out_w <= 0) return;
-  if (p.groups == p.in_c && p.out_c == p.in_c)
-    conv2d_depthwise<Arch>(p, input, weights, bias, output, stage);
+  if (is_depthwise(p))
+    conv2d_depthwise<Arch>(p, input, weights, bias, output, epilogue);
   else
-    conv2d_igemm<Arch>(p, input, weights, bias, output, stage);
+    conv2d_igemm<Arch>(p, input, weights, bias, output, epilogue, scratch);
+}
+
+template <class Arch>
+std::size_t Conv2dF32<Arch>::scratch_bytes(const Conv2dParams& p) {
+  return is_depthwise(p) ? 0 : igemm_layout<Arch>(p).bytes;
 }
 
 template <class Arch>
 void LinearF32<Arch>::run(const LinearParams& p, const float* input, const float* weights,
-                          const float* bias, float* output, const OutputStage& stage) {
+                          const float* bias, float* output, const F32Epilogue& epilogue,
+                          void* scratch) {
   assert(p.batch >= 0 && p.in_features > 0 && p.out_features > 0);
   if (p.batch <= 0) return;
-  // A 1x1 convolution over a 1x1 image: rows are the batch, K the input features.
-  const Conv2dParams conv = {p.batch, 1, 1, p.in_features, 1, 1, p.out_features, 1, 1, 1, 1, 0, 0,
-                             1,       1, 1};
-  conv2d_igemm<Arch>(conv, input, weights, bias, output, stage);
+  conv2d_igemm<Arch>(linear_as_conv(p), input, weights, bias, output, epilogue, scratch);
 }
 
 template <class Arch>
-void ReluF32<Arch>::run(std::size_t n, const float* input, float* output) {
-  relu_f32<Arch>(n, input, output);
+std::size_t LinearF32<Arch>::scratch_bytes(const LinearParams& p) {
+  return igemm_layout<Arch>(linear_as_conv(p)).bytes;
+}
+
+template <class Arch>
+void ClampF32<Arch>::run(std::size_t n, const float* input, float* output, float lo, float hi) {
+  clamp_f32<Arch>(n, input, output, lo, hi);
+}
+
+template <class Arch>
+void AddF32<Arch>::run(std::size_t rows, std::size_t channels, const float* const* inputs,
+                       std::int32_t count, float* output, const F32Epilogue& epilogue) {
+  assert(count >= 2 && count <= 4 && inputs != nullptr);
+  add_f32<Arch>(rows, channels, inputs, count, output, epilogue);
+}
+
+template <class Arch>
+void ChannelAffineF32<Arch>::run(std::size_t rows, std::size_t channels, const float* input,
+                                 const float* scale, const float* shift, float* output,
+                                 const F32Epilogue& epilogue) {
+  assert(channels > 0 && scale != nullptr && shift != nullptr);
+  channel_affine_f32<Arch>(rows, channels, input, scale, shift, output, epilogue);
 }
 
 template <class Arch>
@@ -57,9 +81,9 @@ void GlobalAvgPoolF32<Arch>::run(std::int32_t batch, std::int32_t pixels, std::i
 
 template <class Arch>
 void AddChannelMomentsF32<Arch>::run(const float* data, std::size_t rows, std::size_t channels,
-                                     RunningStats* stats) {
-  assert(channels > 0 && stats != nullptr);
-  add_channel_moments_f32<Arch>(data, rows, channels, stats);
+                                     ChannelMoments* moments) {
+  assert(channels > 0 && moments != nullptr);
+  add_channel_moments_f32<Arch>(data, rows, channels, moments);
 }
 
 template <class Arch>
@@ -84,7 +108,9 @@ double FmaPeakF32<Arch>::run(std::int64_t iterations, float* sink) {
 #define LSUV_INSTANTIATE_F32_KERNELS(ARCH)                         \
   template struct lsuv::kernels::simd::Conv2dF32<ARCH>;            \
   template struct lsuv::kernels::simd::LinearF32<ARCH>;            \
-  template struct lsuv::kernels::simd::ReluF32<ARCH>;              \
+  template struct lsuv::kernels::simd::ClampF32<ARCH>;             \
+  template struct lsuv::kernels::simd::AddF32<ARCH>;               \
+  template struct lsuv::kernels::simd::ChannelAffineF32<ARCH>;     \
   template struct lsuv::kernels::simd::MaxPool2dF32<ARCH>;         \
   template struct lsuv::kernels::simd::AvgPool2dF32<ARCH>;         \
   template struct lsuv::kernels::simd::GlobalAvgPoolF32<ARCH>;     \

@@ -4,7 +4,9 @@
 // buffer where the tap falls into padding; a tap in the padding for every row of a tile is
 // skipped, as the reference skips it). Weights stay in the model's [kh][kw][in][out]
 // layout; each call packs the columns it works on into cache-resident panels, which costs
-// K x N copies against M x K x N multiply-adds.
+// K x N copies against M x K x N multiply-adds. The panels, the tiles' row pointers and the
+// moments' running sums live in the caller's scratch (igemm_scratch_bytes), not on the stack: a
+// Cortex-M board has a few KB of stack, and the plan then counts every byte.
 //
 // Included only by f32_kernels_impl.hpp (per-ISA TUs). Everything here has internal linkage, so
 // no instance compiled with one ISA's flags can be picked by the linker for another.
@@ -26,7 +28,7 @@ namespace {
 // The longest run of channels one tap contributes to a K block; also the zero buffer's length.
 constexpr std::int32_t kMaxSegment = 512;
 constexpr std::int32_t kMaxBlockTaps = 64;
-// Packed weight floats per call (64 KiB on the stack): K block x the columns of an N block.
+// Packed weight floats per call at most (64 KiB of scratch): K block x the columns of an N block.
 constexpr std::int32_t kPanelFloats = 16384;
 // Reduction length of one K block (whole taps of up to kMaxSegment channels): one panel fills
 // the buffer, so a 3x3 conv over up to 113 channels (AVX2) is one K block and its tiles load and
@@ -59,11 +61,12 @@ struct TileShape {
   static constexpr std::int32_t kMaxRows = kRows1;
 };
 
-// The output stage of one tile (OutputStage, applied only on the last K block). moments, when
+// The epilogue of one tile (F32Epilogue, applied only on the last K block). moments, when
 // not null, holds the tile's running block sums: shift, sum and sum of squares, NR floats each;
 // first says the tile's rows open a new block (the shift is taken from its first row).
 struct TileStage {
-  bool relu;
+  bool clamp;
+  float lo, hi;
   float* moments;
   bool first;
 };
@@ -148,12 +151,11 @@ void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs
       (squares[0] + squares[1]).store_unaligned(shift_sums + 2 * NR + v * W);
     }
   }
-  if (stage.relu) {
-    // select, not max: NaN stays NaN as in relu_f32_ref.
-    const B zero(0.0f);
+  if (stage.clamp) {
+    // select, not min/max: NaN stays NaN as in clamp_f32_ref.
+    const B lo(stage.lo), hi(stage.hi);
     for (std::int32_t r = 0; r < Rows; ++r)
-      for (std::int32_t v = 0; v < Vectors; ++v)
-        acc[r][v] = xsimd::select(acc[r][v] < zero, zero, acc[r][v]);
+      for (std::int32_t v = 0; v < Vectors; ++v) acc[r][v] = clamp_keeping_nan(acc[r][v], lo, hi);
   }
   for (std::int32_t r = 0; r < rows; ++r) {
     float* row = c + static_cast<std::size_t>(r) * ldc;
@@ -283,25 +285,33 @@ void pack_panel(const Conv2dParams& p, const float* weights, std::int32_t tap_fl
   }
 }
 
-// Columns per N block when the output stage accumulates moments (their running sums stay on
-// the stack).
+// Columns per N block when the epilogue accumulates moments (their running sums take scratch).
 constexpr std::int32_t kMaxMomentColumns = 512;
-// Widest register tile: two vectors of the widest batch (AVX-512).
-constexpr std::int32_t kMaxTileColumns = 32;
-
-// The output stage of the columns of one N block on the last K block: ReLU, and the moments'
-// destination for the block's first column (null for none).
-struct ColumnStage {
-  bool relu;
-  RunningStats* stats;
-};
 
 // Every column's moments over the rows of one call so far, merged block by block; they reach the
-// caller's RunningStats once per call.
+// caller's ChannelMoments once per call. mean and m2: one double per column (scratch).
 struct CallMoments {
   std::uint64_t count;
-  double mean[kMaxMomentColumns + kMaxTileColumns];
-  double m2[kMaxMomentColumns + kMaxTileColumns];
+  double* mean;
+  double* m2;
+};
+
+// The scratch of the columns of one N block: row pointers of every tap of a tile, the row-run
+// gather buffer and the moments' running sums.
+struct ColumnScratch {
+  const float** ptrs;  // block taps x tile rows
+  float* gather;       // tile rows x kRunBlockK (row runs only)
+  float* moments;      // [tile][shift, sum, squares][NR] over the N block
+  double* mean;        // one per column of the N block
+  double* m2;
+};
+
+// The epilogue of the columns of one N block on the last K block: the clamp, and the moments'
+// destination for the block's first column (null for none).
+struct ColumnStage {
+  bool clamp;
+  float lo, hi;
+  ChannelMoments* moments;
 };
 
 // Chan's merge of one block of `count` rows (tile sums laid out [tile][shift, sum, squares][NR])
@@ -343,67 +353,139 @@ void merge_block_moments(const float* moments, std::int32_t tiles, double count,
 template <class Arch, std::int32_t Rows, std::int32_t Vectors>
 void igemm_columns(const IgemmProblem& q, std::int32_t length, const float* panels,
                    std::int32_t panel_floats, std::int32_t col0, std::int32_t cols,
-                   const float* bias, bool accumulate, float* output, const ColumnStage& stage) {
+                   const float* bias, bool accumulate, float* output, const ColumnStage& stage,
+                   const ColumnScratch& scratch) {
   constexpr std::int32_t NR = TileShape<Arch>::kWidth * Vectors;
   const Conv2dParams& p = *q.p;
-  const float* ptrs[kMaxBlockTaps * Rows];
-  alignas(64) float gather[Rows * kRunBlockK];
+  const float** ptrs = scratch.ptrs;
   const std::int32_t tiles = (cols + NR - 1) / NR;
   // Shifted block sums of every column: [tile][shift, sum, squares][NR].
-  alignas(64) float moments[3 * (kMaxMomentColumns + NR)];
-  assert(stage.stats == nullptr || tiles * NR <= kMaxMomentColumns + NR);
+  float* moments = scratch.moments;
   const std::int32_t block_rows = max_of(1, kMomentBlockRows / Rows) * Rows;
-  static_assert(NR <= kMaxTileColumns, "CallMoments holds the widest tile");
-  CallMoments call_moments;
-  call_moments.count = 0;
+  CallMoments call_moments = {0, scratch.mean, scratch.m2};
   OutputPixel at = {0, 0, 0};
   for (std::int32_t m0 = 0; m0 < q.rows; m0 += Rows) {
-    build_row_pointers<Rows>(q, m0, &at, ptrs, gather);
+    build_row_pointers<Rows>(q, m0, &at, ptrs, scratch.gather);
     const std::int32_t rows = min_of(Rows, q.rows - m0);
     float* c = output + static_cast<std::size_t>(m0) * p.out_c + col0;
     const bool first = m0 % block_rows == 0;
     for (std::int32_t j = 0; j < tiles; ++j) {
       const std::int32_t tile_cols = min_of(NR, cols - j * NR);
-      const TileStage tile_stage = {stage.relu,
-                                    stage.stats != nullptr ? moments + 3 * j * NR : nullptr, first};
+      const TileStage tile_stage = {stage.clamp, stage.lo, stage.hi,
+                                    stage.moments != nullptr ? moments + 3 * j * NR : nullptr,
+                                    first};
       igemm_tile<Arch, Rows, Vectors>(q.taps, length, ptrs, panels + j * panel_floats,
                                       bias != nullptr ? bias + j * NR : nullptr, accumulate,
                                       c + j * NR, static_cast<std::size_t>(p.out_c), rows,
                                       tile_cols, tile_stage);
     }
     const std::int32_t end = m0 + rows;
-    if (stage.stats != nullptr && (end % block_rows == 0 || end == q.rows))
+    if (stage.moments != nullptr && (end % block_rows == 0 || end == q.rows))
       merge_block_moments<NR>(moments, tiles, static_cast<double>(end - (m0 - m0 % block_rows)),
                               &call_moments);
   }
-  if (stage.stats != nullptr) {
+  if (stage.moments != nullptr) {
     for (std::int32_t j = 0; j < cols; ++j)
-      stage.stats[j].merge(
-          RunningStats::from_moments(call_moments.count, call_moments.mean[j], call_moments.m2[j]));
+      merge_moments(stage.moments[j],
+                    {call_moments.count, call_moments.mean[j], call_moments.m2[j]});
   }
+}
+
+// Depthwise with one output per input channel runs conv2d_depthwise, with no scratch.
+constexpr bool is_depthwise(const Conv2dParams& p) {
+  return p.groups == p.in_c && p.out_c == p.in_c;
+}
+
+// A linear layer is a 1x1 convolution over a 1x1 image: rows are the batch, K the input features.
+constexpr Conv2dParams linear_as_conv(const LinearParams& p) {
+  return {p.batch, 1, 1, p.in_features, 1, 1, p.out_features, 1, 1, 1, 1, 0, 0, 1, 1, 1};
+}
+
+// How one convolution is cut into K blocks, and where each piece of its scratch lives: the
+// kernel and its scratch query derive both from the parameters alone, so they always agree.
+struct IgemmLayout {
+  bool row_runs;             // taps are kernel rows (see kMaxRunFloats)
+  std::int32_t tap_floats;   // K floats per tap in the weights
+  std::int32_t kernel_taps;  // taps per kernel
+  std::int32_t segment;      // channels of one tap in one K block at most
+  std::int32_t block_taps;   // taps per K block at most
+  // Byte offsets of the scratch pieces (each aligned to kScratchAlignment) and the total.
+  std::size_t panels, ptrs, gather, moments, mean, m2, bytes;
+};
+
+constexpr std::size_t align_up(std::size_t bytes) {
+  return (bytes + kScratchAlignment - 1) / kScratchAlignment * kScratchAlignment;
+}
+
+template <class Arch>
+IgemmLayout igemm_layout(const Conv2dParams& p) {
+  using Shape = TileShape<Arch>;
+  constexpr std::int32_t NR = 2 * Shape::kWidth;
+  IgemmLayout l{};
+  const std::int32_t group_in = p.in_c / p.groups;
+  const std::int32_t group_out = p.out_c / p.groups;
+  l.row_runs =
+      p.groups == 1 && p.dilation_w == 1 && p.kernel_w > 1 && p.kernel_w * p.in_c <= kMaxRunFloats;
+  l.tap_floats = l.row_runs ? p.kernel_w * p.in_c : group_in;
+  l.kernel_taps = l.row_runs ? p.kernel_h : p.kernel_h * p.kernel_w;
+  l.segment = min_of(l.tap_floats, kMaxSegment);
+  l.block_taps = l.row_runs ? min_of(kRunBlockK / l.tap_floats, kMaxBlockTaps)
+                 : l.tap_floats > kMaxSegment
+                     ? 1
+                     : max_of(1, min_of(kMaxBlockK<NR> / l.tap_floats, kMaxBlockTaps));
+  // A K block's panels fill at most max(one panel, kPanelFloats) floats, and at most a panel
+  // per NR columns of the group.
+  const std::size_t block_k =
+      static_cast<std::size_t>(min_of(l.block_taps, l.kernel_taps)) * l.segment;
+  const std::size_t group_tiles = static_cast<std::size_t>((group_out + NR - 1) / NR);
+  const std::size_t one_panel = block_k * NR;
+  const std::size_t full = max_of(one_panel, static_cast<std::size_t>(kPanelFloats));
+  const std::size_t panel_floats = min_of(group_tiles * one_panel, full);
+  // Moments of at most kMaxMomentColumns columns (an N block), padded to whole tiles.
+  const std::size_t moment_columns =
+      static_cast<std::size_t>((min_of(group_out, kMaxMomentColumns) + NR - 1) / NR * NR);
+  std::size_t at = 0;
+  l.panels = at;
+  at += align_up(panel_floats * sizeof(float));
+  l.ptrs = at;
+  at += align_up(static_cast<std::size_t>(l.block_taps) * Shape::kMaxRows * sizeof(const float*));
+  l.gather = at;
+  if (l.row_runs)
+    at += align_up(static_cast<std::size_t>(Shape::kMaxRows) * kRunBlockK * sizeof(float));
+  l.moments = at;
+  at += align_up(3 * moment_columns * sizeof(float));
+  l.mean = at;
+  at += align_up(moment_columns * sizeof(double));
+  l.m2 = at;
+  at += align_up(moment_columns * sizeof(double));
+  l.bytes = at;
+  return l;
 }
 
 template <class Arch>
 void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weights,
-                  const float* bias, float* output, const OutputStage& stage) {
+                  const float* bias, float* output, const F32Epilogue& epilogue, void* scratch) {
   using Shape = TileShape<Arch>;
   constexpr std::int32_t W = Shape::kWidth;
   constexpr std::int32_t NR = 2 * W;
+  assert(scratch != nullptr && reinterpret_cast<std::uintptr_t>(scratch) % kScratchAlignment == 0);
+  const IgemmLayout l = igemm_layout<Arch>(p);
+  unsigned char* base = static_cast<unsigned char*>(scratch);
+  float* panels = reinterpret_cast<float*>(base + l.panels);
+  const ColumnScratch column_scratch = {
+      reinterpret_cast<const float**>(base + l.ptrs), reinterpret_cast<float*>(base + l.gather),
+      reinterpret_cast<float*>(base + l.moments), reinterpret_cast<double*>(base + l.mean),
+      reinterpret_cast<double*>(base + l.m2)};
   const std::int32_t group_in = p.in_c / p.groups;
   const std::int32_t group_out = p.out_c / p.groups;
   IgemmProblem q = {&p, input, p.batch * p.out_h * p.out_w, 0, 0, 0, false, 0, {}, {}, {}};
-  q.row_runs =
-      p.groups == 1 && p.dilation_w == 1 && p.kernel_w > 1 && p.kernel_w * p.in_c <= kMaxRunFloats;
+  q.row_runs = l.row_runs;
   q.run = p.kernel_w * p.in_c;
-  // K per tap and taps per kernel, in the terms of the GEMM.
-  const std::int32_t tap_floats = q.row_runs ? q.run : group_in;
-  const std::int32_t kernel_taps = q.row_runs ? p.kernel_h : p.kernel_h * p.kernel_w;
-  const std::int32_t segment = min_of(tap_floats, kMaxSegment);
-  const std::int32_t block_taps =
-      q.row_runs                 ? min_of(kRunBlockK / q.run, kMaxBlockTaps)
-      : tap_floats > kMaxSegment ? 1
-                                 : max_of(1, min_of(kMaxBlockK<NR> / tap_floats, kMaxBlockTaps));
-  alignas(64) float panels[kPanelFloats];
+  const std::int32_t tap_floats = l.tap_floats;
+  const std::int32_t kernel_taps = l.kernel_taps;
+  const std::int32_t segment = l.segment;
+  const std::int32_t block_taps = l.block_taps;
+  const bool clamp = clamps(epilogue);
   for (std::int32_t g = 0; g < p.groups; ++g) {
     for (std::int32_t c0 = 0; c0 < tap_floats; c0 += segment) {
       const std::int32_t length = min_of(segment, tap_floats - c0);
@@ -426,7 +508,7 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
         const std::int32_t panel_floats = block_k * NR;
         // Columns per N block: as many whole panels as fit, at least one.
         std::int32_t block_cols = max_of(NR, (kPanelFloats / panel_floats) * NR);
-        if (stage.channel_stats != nullptr) block_cols = min_of(block_cols, kMaxMomentColumns);
+        if (epilogue.moments != nullptr) block_cols = min_of(block_cols, kMaxMomentColumns);
         for (std::int32_t n0 = 0; n0 < group_out; n0 += block_cols) {
           const std::int32_t cols = min_of(block_cols, group_out - n0);
           const std::int32_t col0 = g * group_out + n0;
@@ -439,20 +521,24 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
             pack_panel(p, weights, tap_floats, t0, q.taps, c0, length, col0 + j * NR,
                        min_of(NR, wide_cols - j * NR), NR, panels + j * panel_floats);
           const float* col_bias = (bias != nullptr && !accumulate) ? bias + col0 : nullptr;
-          RunningStats* col_stats =
-              (last && stage.channel_stats != nullptr) ? stage.channel_stats + col0 : nullptr;
-          const bool relu = last && stage.relu;
+          ChannelMoments* col_moments =
+              (last && epilogue.moments != nullptr) ? epilogue.moments + col0 : nullptr;
+          const ColumnStage stage = {last && clamp, epilogue.clamp_min, epilogue.clamp_max,
+                                     col_moments};
           if (wide_cols > 0)
             igemm_columns<Arch, Shape::kRows2, 2>(q, length, panels, panel_floats, col0, wide_cols,
-                                                  col_bias, accumulate, output, {relu, col_stats});
+                                                  col_bias, accumulate, output, stage,
+                                                  column_scratch);
           if (wide_cols < cols) {
             float* narrow = panels + wide_tiles * panel_floats;
             pack_panel(p, weights, tap_floats, t0, q.taps, c0, length, col0 + wide_cols, rest, W,
                        narrow);
+            ColumnStage narrow_stage = stage;
+            if (col_moments != nullptr) narrow_stage.moments = col_moments + wide_cols;
             igemm_columns<Arch, Shape::kRows1, 1>(
                 q, length, narrow, block_k * W, col0 + wide_cols, rest,
                 col_bias != nullptr ? col_bias + wide_cols : nullptr, accumulate, output,
-                {relu, col_stats != nullptr ? col_stats + wide_cols : nullptr});
+                narrow_stage, column_scratch);
           }
         }
       }
@@ -464,7 +550,7 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
 // the channels, so it vectorises over C directly with no packing.
 template <class Arch>
 void conv2d_depthwise(const Conv2dParams& p, const float* input, const float* weights,
-                      const float* bias, float* output, const OutputStage& stage) {
+                      const float* bias, float* output, const F32Epilogue& epilogue) {
   using B = xsimd::batch<float, Arch>;
   constexpr std::int32_t W = static_cast<std::int32_t>(B::size);
   const std::int32_t C = p.in_c;
@@ -510,11 +596,9 @@ void conv2d_depthwise(const Conv2dParams& p, const float* input, const float* we
       }
     }
   }
-  // Depthwise layers are memory-bound: the stage is a pass over the output.
+  // Depthwise layers are memory-bound: the epilogue is a pass over the output.
   const std::size_t rows = static_cast<std::size_t>(p.batch) * p.out_h * p.out_w;
-  if (stage.channel_stats != nullptr)
-    output_stage_f32_ref(output, rows, static_cast<std::size_t>(C), {false, stage.channel_stats});
-  if (stage.relu) relu_f32<Arch>(rows * static_cast<std::size_t>(C), output, output);
+  epilogue_simd<Arch>(output, rows, static_cast<std::size_t>(C), epilogue);
 }
 
 }  // namespace
