@@ -17,7 +17,8 @@ namespace lsuv::kernels {
 struct F32Kernels {
   // conv2d and linear apply `epilogue` as they store their output. scratch: at least
   // *_scratch_bytes(p) bytes aligned to kScratchAlignment (may be null when that is 0); its
-  // contents on entry do not matter and on return are unspecified.
+  // contents on entry do not matter and on return are unspecified. The bytes never grow as the
+  // batch shrinks, so a plan sizes them at its largest batch.
   void (*conv2d)(const Conv2dParams&, const float* input, const float* weights, const float* bias,
                  float* output, const F32Epilogue& epilogue, void* scratch);
   std::size_t (*conv2d_scratch_bytes)(const Conv2dParams&);
@@ -30,8 +31,9 @@ struct F32Kernels {
   // input order; output may equal inputs[0]. The epilogue is applied to the sum.
   void (*add)(std::size_t rows, std::size_t channels, const float* const* inputs,
               std::int32_t count, float* output, const F32Epilogue& epilogue);
-  // output[r][c] = input[r][c] * scale[c] + shift[c] (batch norm in eval mode), fused multiply-
-  // add where the level has one; output may equal input. The epilogue is applied to the result.
+  // output[r][c] = input[r][c] * scale[c] + shift[c] (batch norm in eval mode), a fused
+  // multiply-add where the level has one (within a rounding of the reference); output may equal
+  // input. The epilogue is applied to the result.
   void (*channel_affine)(std::size_t rows, std::size_t channels, const float* input,
                          const float* scale, const float* shift, float* output,
                          const F32Epilogue& epilogue);

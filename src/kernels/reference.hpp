@@ -26,7 +26,8 @@ void clamp_f32_ref(std::size_t n, const float* input, float* output, float lo, f
 // The sum of count (2..4) inputs in input order; output may equal inputs[0].
 void add_f32_ref(std::size_t rows, std::size_t channels, const float* const* inputs,
                  std::int32_t count, float* output, const F32Epilogue& epilogue);
-// input * scale[c] + shift[c] as one fused multiply-add (std::fma); output may equal input.
+// input * scale[c] + shift[c], product and sum each rounded (the library builds with
+// -ffp-contract=off); SIMD levels may fuse them. output may equal input.
 void channel_affine_f32_ref(std::size_t rows, std::size_t channels, const float* input,
                             const float* scale, const float* shift, float* output,
                             const F32Epilogue& epilogue);

@@ -81,7 +81,8 @@ void add_f32(std::size_t rows, std::size_t channels, const float* const* inputs,
   if (epilogue.moments != nullptr) epilogue_simd<Arch>(output, rows, channels, epilogue);
 }
 
-// input * scale + shift per channel, one xsimd::fma per vector (fused where the ISA has it).
+// input * scale + shift per channel, one xsimd::fma per vector (fused where the ISA has it,
+// so within a rounding of the reference's separate multiply and add).
 template <class Arch>
 void channel_affine_f32(std::size_t rows, std::size_t channels, const float* input,
                         const float* scale, const float* shift, float* output,
@@ -101,9 +102,19 @@ void channel_affine_f32(std::size_t rows, std::size_t channels, const float* inp
       if (fuse_clamp) y = clamp_keeping_nan(y, vlo, vhi);
       y.store_unaligned(out + c);
     }
-    for (; c < channels; ++c) {
-      const float y = in[c] * scale[c] + shift[c];
-      out[c] = fuse_clamp ? clamp_scalar(y, lo, hi) : y;
+    if (c < channels) {
+      // The tail through one vector too, so every channel rounds as the vector lanes do.
+      alignas(64) float x[W], s[W], b[W];
+      const std::size_t tail = channels - c;
+      for (std::size_t j = 0; j < W; ++j) {
+        x[j] = j < tail ? in[c + j] : 0.0f;
+        s[j] = j < tail ? scale[c + j] : 0.0f;
+        b[j] = j < tail ? shift[c + j] : 0.0f;
+      }
+      B y = xsimd::fma(B::load_aligned(x), B::load_aligned(s), B::load_aligned(b));
+      if (fuse_clamp) y = clamp_keeping_nan(y, vlo, vhi);
+      y.store_aligned(x);
+      for (std::size_t j = 0; j < tail; ++j) out[c + j] = x[j];
     }
   }
   if (epilogue.moments != nullptr) epilogue_simd<Arch>(output, rows, channels, epilogue);
