@@ -69,18 +69,28 @@ class Poisoned {
 };
 
 // A kernel's scratch, poisoned: `bytes` aligned to kScratchAlignment (null when 0 bytes, as
-// callers may pass).
+// callers may pass), followed by guard bytes that must stay poisoned (a kernel writes no more
+// than its query asked for).
 class PoisonedScratch {
  public:
-  explicit PoisonedScratch(std::size_t bytes) : storage_(bytes + kernels::kScratchAlignment, 0xff) {
+  static constexpr std::size_t kGuardBytes = 256;
+  explicit PoisonedScratch(std::size_t bytes)
+      : storage_(bytes + kernels::kScratchAlignment + kGuardBytes, 0xff), bytes_(bytes) {
     void* aligned = storage_.data();
     std::size_t space = storage_.size();
-    data_ = bytes > 0 ? std::align(kernels::kScratchAlignment, bytes, aligned, space) : nullptr;
+    data_ = std::align(kernels::kScratchAlignment, bytes + kGuardBytes, aligned, space);
   }
-  void* data() const { return data_; }
+  void* data() const { return bytes_ > 0 ? data_ : nullptr; }
+  bool guard_intact() const {
+    const unsigned char* guard = static_cast<const unsigned char*>(data_) + bytes_;
+    for (std::size_t i = 0; i < kGuardBytes; ++i)
+      if (guard[i] != 0xff) return false;
+    return true;
+  }
 
  private:
   std::vector<unsigned char> storage_;
+  std::size_t bytes_;
   void* data_ = nullptr;
 };
 
@@ -258,6 +268,7 @@ void check_conv(const kernels::Conv2dParams& p, bool with_bias, std::mt19937& rn
       CHECK(bytes <= kernels::conv2d_scratch_bytes_any_level(p));
       const PoisonedScratch scratch(bytes);
       kernel_table.conv2d(p, input.data(), weights.data(), b, out, epilogue, scratch.data());
+      CHECK(scratch.guard_intact());
     };
   };
   check_epilogues(want, rows, static_cast<std::size_t>(p.out_c), "ref " + describe(p),
@@ -359,6 +370,7 @@ TEST_CASE("conv2d matches the reference on every configuration and tile tail") {
       {1, 6, 5, 240, 33, 3, 3, 1, 1, 1, 1, true},     // K blocks of whole taps (4+4+1, 8+1)
       {1, 12, 12, 1, 9, 9, 9, 1, 4, 1, 1, true},      // 81 taps: more than 64 per block
       {1, 4, 4, 512, 40, 1, 1, 1, 0, 1, 1, true},     // an N block narrower than the layer
+      {1, 3, 3, 4, 530, 1, 1, 1, 0, 1, 1, true},      // over 512 outputs: moment N blocks
       {1, 3, 3, 2, 3, 3, 3, 1, 0, 1, 1, true},        // a 1x1 output
       {1, 1, 1, 7, 5, 3, 3, 1, 1, 1, 1, true},        // a 1x1 input, all but one tap padding
   };
@@ -387,6 +399,7 @@ TEST_CASE("linear matches the reference for every batch and width tail") {
             CHECK(bytes <= kernels::linear_scratch_bytes_any_level(p));
             const PoisonedScratch scratch(bytes);
             kernel_table.linear(p, x.data(), w.data(), b.data(), y, epilogue, scratch.data());
+            CHECK(scratch.guard_intact());
           };
         };
         check_epilogues(want, static_cast<std::size_t>(batch), static_cast<std::size_t>(out),
