@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "io/file_error_detail.hpp"
 #include "io/regular_file.hpp"
@@ -69,29 +70,65 @@ Status FileSink::write(const void* data, std::size_t bytes) {
   return Status::io_error;
 }
 
+Status AtomicFile::create(const char* path, FileError* error) {
+  clear_file_error(error);
+  if (path == nullptr || path[0] == '\0' || file_ != nullptr) return Status::invalid_argument;
+  std::string temporary;
+  std::FILE* file = nullptr;
+  LSUV_TRY(create_temporary(path, &temporary, &file, error));
+  target_ = path;
+  temporary_ = std::move(temporary);
+  file_ = file;
+  return Status::ok;
+}
+
+Status AtomicFile::write(const void* data, std::size_t bytes, FileError* error) {
+  if (file_ == nullptr) return Status::invalid_argument;
+  FileSink sink(file_);
+  const Status status = sink.write(data, bytes);
+  if (status == Status::io_error) set_file_error(error, target_, errno_text(sink.error()));
+  return status;
+}
+
+Status AtomicFile::commit(FileError* error) {
+  if (file_ == nullptr) return Status::invalid_argument;
+  Status status = Status::ok;
+  if (std::fflush(file_) != 0 || fsync(fileno(file_)) != 0)
+    status = errno_failure(error, target_, errno);
+  const int closed = std::fclose(file_);
+  file_ = nullptr;
+  if (closed != 0 && status == Status::ok) status = errno_failure(error, target_, errno);
+  if (status == Status::ok && std::rename(temporary_.c_str(), target_.c_str()) != 0)
+    status = errno_failure(error, target_, errno);
+  if (status != Status::ok) {
+    std::remove(temporary_.c_str());
+    return status;
+  }
+  sync_directory(parent_directory(target_));
+  return Status::ok;
+}
+
+void AtomicFile::abandon() {
+  if (file_ == nullptr) return;
+  std::fclose(file_);
+  file_ = nullptr;
+  std::remove(temporary_.c_str());
+}
+
 Status write_file_atomically(const char* path, const std::function<Status(FileSink&)>& contents,
                              FileError* error) {
   clear_file_error(error);
   if (path == nullptr || path[0] == '\0' || !contents) return Status::invalid_argument;
-  const std::string target(path);
-  std::string temporary;
-  std::FILE* file = nullptr;
-  LSUV_TRY(create_temporary(target, &temporary, &file, error));
-
-  FileSink sink(file);
-  Status status = contents(sink);
-  if (status == Status::io_error) set_file_error(error, target, errno_text(sink.error()));
-  if (status == Status::ok && (std::fflush(file) != 0 || fsync(fileno(file)) != 0))
-    status = errno_failure(error, target, errno);
-  if (std::fclose(file) != 0 && status == Status::ok) status = errno_failure(error, target, errno);
-  if (status == Status::ok && std::rename(temporary.c_str(), target.c_str()) != 0)
-    status = errno_failure(error, target, errno);
+  AtomicFile file;
+  LSUV_TRY(file.create(path, error));
+  FileSink sink = file.sink();
+  const Status status = contents(sink);
   if (status != Status::ok) {
-    std::remove(temporary.c_str());
+    if (status == Status::io_error) set_file_error(error, path, errno_text(sink.error()));
+    file.abandon();
     return status;
   }
-  sync_directory(parent_directory(target));
-  return Status::ok;
+  return file.commit(error);
 }
 
 Status read_whole_file(const char* path, std::size_t max_bytes, std::vector<unsigned char>* out,

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "lsuv/io/file_error.hpp"
@@ -32,6 +33,36 @@ class FileSink {
  private:
   std::FILE* file_;
   int error_ = 0;
+};
+
+// A file being written atomically, a piece at a time: created as a fresh temporary
+// `<path>.tmp.<pid>.<n>` in the target's directory, renamed over `path` by commit(). Dropped
+// (closed and removed) by abandon() or by the destructor when it was not committed, so a
+// failure at any point leaves `path` as it was.
+class AtomicFile {
+ public:
+  AtomicFile() = default;
+  ~AtomicFile() { abandon(); }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  // Errors: invalid_argument (null or empty path, already open), file_not_found (the directory
+  // does not exist), io_error; the reason goes to *error when it is not null.
+  Status create(const char* path, FileError* error = nullptr);
+  bool is_open() const { return file_ != nullptr; }
+  // A sink over the open file (write() is the same with the error in words).
+  FileSink sink() { return FileSink(file_); }
+  // io_error (with the operating system's reason in *error) when the disk refuses the bytes.
+  Status write(const void* data, std::size_t bytes, FileError* error = nullptr);
+  // Flushes the file to the disk and renames it over the target. On failure the temporary is
+  // removed. Errors: invalid_argument (not open), io_error.
+  Status commit(FileError* error = nullptr);
+  void abandon();
+
+ private:
+  std::string target_;
+  std::string temporary_;
+  std::FILE* file_ = nullptr;
 };
 
 // Writes whatever `contents` writes into the sink to `path`, atomically: through a temporary
