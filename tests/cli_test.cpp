@@ -2,6 +2,8 @@
 // options, parse errors, models too large for memory, and the data-file names it accepts.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pty.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@ struct Run {
   int exit_code = -1;
   std::string out;
   std::string err;
+  long max_rss_kib = 0;  // the child's peak resident set
 };
 
 std::string scratch_dir() {
@@ -48,18 +51,25 @@ std::string quoted(const std::string& word) {
   return text + "'";
 }
 
-// Runs the program through /bin/sh so a test can limit the child's address space first
-// (`ulimit -v` in KiB; 0: no limit). In a cross build MESON_EXE_WRAPPER names the emulator.
-Run lsuv(const std::vector<std::string>& args, long address_space_kib = 0) {
+// "exec [wrapper] lsuv args...": in a cross build MESON_EXE_WRAPPER names the emulator.
+std::string lsuv_command(const std::vector<std::string>& args) {
   const char* program = std::getenv("LSUV_CLI");
   REQUIRE(program != nullptr);
   const char* wrapper = std::getenv("MESON_EXE_WRAPPER");
-  std::string command;
-  if (address_space_kib > 0) command += "ulimit -v " + std::to_string(address_space_kib) + "; ";
-  command += "exec ";
+  std::string command = "exec ";
   if (wrapper != nullptr) command += std::string(wrapper) + " ";
   command += quoted(program);
   for (const std::string& arg : args) command += " " + quoted(arg);
+  return command;
+}
+
+// Runs the program through /bin/sh so a test can limit the child first: its address space
+// (`ulimit -v` in KiB; 0: no limit), or anything else in shell words (`limits`).
+Run lsuv(const std::vector<std::string>& args, long address_space_kib = 0,
+         const std::string& limits = "") {
+  std::string command = limits;
+  if (address_space_kib > 0) command += "ulimit -v " + std::to_string(address_space_kib) + "; ";
+  command += lsuv_command(args);
   const std::string out_path = scratch_dir() + "/stdout.txt";
   const std::string err_path = scratch_dir() + "/stderr.txt";
   command += " >" + quoted(out_path) + " 2>" + quoted(err_path) + " </dev/null";
@@ -70,9 +80,11 @@ Run lsuv(const std::vector<std::string>& args, long address_space_kib = 0) {
     _exit(127);
   }
   int status = 0;
-  REQUIRE(waitpid(child, &status, 0) == child);
+  rusage usage{};
+  REQUIRE(wait4(child, &status, 0, &usage) == child);
   Run run;
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.max_rss_kib = usage.ru_maxrss;
   run.out = slurp(out_path);
   run.err = slurp(err_path);
   return run;
@@ -278,10 +290,11 @@ TEST_CASE("cli: demo reads the gunzipped Fashion-MNIST names too") {
 }
 
 namespace {
-// A float32 .npy of `count` 1x28x28 images of noise, as numpy.save writes it.
-std::string write_images_npy(const std::string& name, int count) {
+// A float32 .npy of `count` 1 x side x side images of noise, as numpy.save writes it.
+std::string write_images_npy(const std::string& name, int count, int side = 28) {
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                       std::to_string(count) + ", 1, 28, 28), }";
+                       std::to_string(count) + ", 1, " + std::to_string(side) + ", " +
+                       std::to_string(side) + "), }";
   header.append(64 - (10 + header.size() + 1) % 64, ' ');
   header += '\n';
   const std::string path = scratch_dir() + "/" + name;
@@ -292,7 +305,7 @@ std::string write_images_npy(const std::string& name, int count) {
   file << header;
   std::mt19937 generator(5);
   std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-  for (int i = 0; i < count * 28 * 28; ++i) {
+  for (long i = 0; i < static_cast<long>(count) * side * side; ++i) {
     const float value = uniform(generator);
     file.write(reinterpret_cast<const char*>(&value), sizeof value);
   }
@@ -340,6 +353,122 @@ TEST_CASE("cli: bench finds its PyTorch script wherever it is run from") {
   INFO("default script: " << script);
   CHECK(std::filesystem::path(script).is_absolute());
   CHECK(std::filesystem::exists(script));
+}
+
+namespace {
+// Files in the scratch directory whose names start with `name` (an output and its temporaries).
+std::vector<std::string> files_named_like(const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(scratch_dir()))
+    if (entry.path().filename().string().rfind(name, 0) == 0)
+      names.push_back(entry.path().filename().string());
+  return names;
+}
+
+// `lsuv forward` of the seed's model with weights of PyTorch's default init.
+std::vector<std::string> forward_args(const std::string& input, const std::string& output) {
+  const std::string spec = source_path("models/fashion_mnist_seed.spec");
+  const std::string weights = scratch_dir() + "/seed_weights";
+  if (!std::filesystem::exists(weights))
+    REQUIRE(lsuv({"init", "--spec", spec, "--out", weights, "--no-lsuv"}).exit_code == 0);
+  return {"forward", "--spec", spec, "--weights", weights, "--input", input, "--output", output};
+}
+}  // namespace
+
+TEST_CASE("cli: forward streams its input and output, so its memory does not grow with N") {
+  const std::string spec = write_text(
+      "wide.spec",
+      "input: 1x64x64\nc: Conv2d(1, 4, 3, stride=2)\nr: ReLU()\na: AdaptiveAvgPool2d(1)\n"
+      "f: Flatten()\nl: Linear(4, 2)\n");
+  const std::string weights = scratch_dir() + "/wide_weights";
+  REQUIRE(lsuv({"init", "--spec", spec, "--out", weights, "--no-lsuv"}).exit_code == 0);
+  const auto peak_kib = [&](int images) {
+    const std::string input = write_images_npy("wide.npy", images, 64);
+    const Run run = lsuv({"forward", "--spec", spec, "--weights", weights, "--input", input,
+                          "--output", scratch_dir() + "/wide_out.npy"});
+    INFO("stderr: " << run.err);
+    CHECK(run.exit_code == 0);
+    std::filesystem::remove(input);
+    return run.max_rss_kib;
+  };
+  // 256 images are 4 MiB of input, 4096 are 64 MiB: read whole, the peak would grow by 60 MiB.
+  const long small = peak_kib(256);
+  const long large = peak_kib(4096);
+  INFO("peak RSS " << small << " KiB for 256 images, " << large << " KiB for 4096");
+  CHECK(large - small < 16 * 1024);
+}
+
+TEST_CASE("cli: forward refuses a truncated input and leaves no output behind") {
+  const std::string input = write_images_npy("cut.npy", 10);
+  std::filesystem::resize_file(input, std::filesystem::file_size(input) - 8);
+  const std::string output = scratch_dir() + "/cut_out.npy";
+  const Run run = lsuv(forward_args(input, output));
+  check_failure(run, "lsuv: reading " + input +
+                         ": truncated: shape (10, 1, 28, 28) of '<f4' needs 31360 bytes of data, "
+                         "the file has 31352");
+  CHECK(files_named_like("cut_out.npy").empty());
+}
+
+TEST_CASE("cli: forward that fails midway keeps the previous output and no temporary") {
+  const std::string input = write_images_npy("midway.npy", 3000);
+  const std::string output = scratch_dir() + "/midway_out.npy";
+  const std::string previous = write_text("midway_out.npy", "previous contents");
+  // Files may grow to 32 KiB: the output (3000 x 10 floats) fails a third of the way in.
+  const Run run = lsuv(forward_args(input, output), 0, "trap '' XFSZ; ulimit -f 64; ");
+  check_failure(run, "lsuv: writing " + output + ": file too large");
+  CHECK(slurp(output) == "previous contents");
+  CHECK(files_named_like("midway_out.npy").size() == 1);
+}
+
+TEST_CASE("cli: no progress line when stderr is not a terminal") {
+  const Run init = lsuv(init_args({"--batches", "2"}));
+  CHECK(init.exit_code == 0);
+  CHECK(init.err.empty());
+  const Run forward =
+      lsuv(forward_args(write_images_npy("quiet.npy", 300), scratch_dir() + "/quiet_out.npy"));
+  CHECK(forward.exit_code == 0);
+  CHECK(forward.err.empty());
+}
+
+namespace {
+// Runs the program with stdin, stdout and stderr on a pseudo-terminal; returns what it wrote.
+std::string lsuv_on_terminal(const std::vector<std::string>& args) {
+  const std::string command = lsuv_command(args);
+  int master = -1;
+  const pid_t child = forkpty(&master, nullptr, nullptr, nullptr);
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string seen;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(master, buffer, sizeof buffer);
+    if (n <= 0) break;  // EIO once the child has closed the terminal
+    seen.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(master);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  return seen;
+}
+}  // namespace
+
+TEST_CASE("cli: a progress line on a terminal, erased at the end") {
+  const std::string forward = lsuv_on_terminal(
+      forward_args(write_images_npy("shown.npy", 300), scratch_dir() + "/shown_out.npy"));
+  INFO("terminal: " << forward);
+  CHECK(forward.find("\rlsuv forward: 64/300 images (21%)\033[K") != std::string::npos);
+  CHECK(forward.size() >= 4);
+  CHECK(forward.substr(forward.size() - 4) == "\r\033[K");
+  const std::string init = lsuv_on_terminal(init_args({"--batches", "2"}));
+  INFO("terminal: " << init);
+  CHECK(init.find("\rlsuv init: LSUV pass 1, batch 1/2\033[K") != std::string::npos);
+  // Erased before the report: the report starts on a clean line.
+  CHECK(init.find("\r\033[KLSUV (seed variant) over 2 batches") != std::string::npos);
 }
 
 TEST_CASE("cli: scratch directory removed") {

@@ -4,8 +4,10 @@
 #include <vector>
 
 #include "cli/cli_common.hpp"
+#include "cli/progress.hpp"
 #include "lsuv/io/idx.hpp"
 #include "lsuv/io/npy.hpp"
+#include "lsuv/io/npy_stream.hpp"
 #include "lsuv/io/output_path.hpp"
 #include "lsuv/io/tensor_layout.hpp"
 #include "lsuv/io/weights.hpp"
@@ -49,6 +51,13 @@ void check_input_shape(const ModelSpec& spec, const IdxImages& images, const std
          std::to_string(spec.input.width));
 }
 
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string text = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i)
+    text += (i > 0 ? ", " : "") + std::to_string(shape[i]);
+  return text + (shape.size() == 1 ? ",)" : ")");
+}
+
 bool normalised_any(const LsuvReport& report) {
   for (std::int32_t i = 0; i < report.count; ++i) {
     const LsuvLayerStatus status = report.layers[i].status;
@@ -82,7 +91,11 @@ void run_init(const InitCommand& command) {
     check_input_shape(spec, images, command.data.images);
     IdxBatchSource source = make_source(images, command.data);
     LsuvReport report;
-    const Status status = run_lsuv(model, source, command.lsuv, &report);
+    Status status = Status::ok;
+    {
+      ProgressSource watched(source, "init");
+      status = run_lsuv(model, watched, command.lsuv, &report);
+    }
     std::printf("LSUV (%s variant) over %d batches, %lld images:\n",
                 lsuv_variant_name(command.lsuv.variant), static_cast<int>(report.batches),
                 static_cast<long long>(report.images));
@@ -114,17 +127,20 @@ void run_forward(const ForwardCommand& command) {
   FileError error;
   check_file(check_output_file(command.output.c_str(), &error), "writing", command.output, error);
   const ModelSpec spec = load_spec(command.spec);
-  NpyArray input;
-  check_file(read_npy(command.input.c_str(), &input, &error), "reading", command.input, error);
+  // The input is read and the output written a chunk at a time: memory does not grow with N.
+  NpyReader input;
+  check_file(input.open(command.input.c_str(), &error), "reading", command.input, error);
   const ImageShape in = spec.input;
-  if (input.dtype != NpyDtype::float32 || input.shape.size() != 4 || input.shape[0] < 1 ||
-      input.shape[1] != in.channels || input.shape[2] != in.height || input.shape[3] != in.width)
+  const std::vector<std::int64_t>& shape = input.shape();
+  if (input.dtype() != NpyDtype::float32 || shape.size() != 4 || shape[0] < 1 ||
+      shape[1] != in.channels || shape[2] != in.height || shape[3] != in.width)
     fail(command.input + ": expected a float32 array of shape (N, " + std::to_string(in.channels) +
-         ", " + std::to_string(in.height) + ", " + std::to_string(in.width) + ")");
-  if (input.shape[0] > (1 << 20)) fail(command.input + ": too many images");
-  const std::int32_t n = static_cast<std::int32_t>(input.shape[0]);
-  // The model is bound for one chunk of images, not for all N: its memory stays bounded.
-  const std::int32_t chunk = n < command.batch_size ? n : command.batch_size;
+         ", " + std::to_string(in.height) + ", " + std::to_string(in.width) + "), the file has " +
+         npy_dtype_descr(input.dtype()) + " " + shape_text(shape));
+  const std::int64_t n = shape[0];
+  // The model is bound for one chunk of images, not for all N.
+  const std::int32_t chunk =
+      n < command.batch_size ? static_cast<std::int32_t>(n) : command.batch_size;
   auto loaded = bind_model(spec, chunk);
   Model& model = loaded->model;
   check_file(load_weights(model, command.weights.c_str(), &error), "loading", command.weights,
@@ -132,24 +148,30 @@ void run_forward(const ForwardCommand& command) {
 
   const TorchOutputLayout layout = torch_output_layout(model);
   const ImageShape s = layout.order;
-  CheckedArray<float> nhwc(static_cast<std::size_t>(chunk) * in.elements(), "a chunk of images");
-  CheckedArray<float> torch_order(static_cast<std::size_t>(n) * s.elements(), "the output");
-  const float* nchw = input.as_float32();
-  for (std::int32_t first = 0; first < n; first += chunk) {
-    const std::int32_t m = n - first < chunk ? n - first : chunk;
-    nchw_to_nhwc(nchw + static_cast<std::size_t>(first) * in.elements(), m, in, nhwc.data());
-    check(model.forward(nhwc.data(), m), "forward");
-    output_to_torch(model, m, torch_order.data() + static_cast<std::size_t>(first) * s.elements());
-  }
-  std::int64_t shape[4] = {n, s.channels, s.height, s.width};
+  std::int64_t out_shape[4] = {n, s.channels, s.height, s.width};
   int rank = 4;
   if (layout.flat) {
-    shape[1] = static_cast<std::int64_t>(s.elements());
+    out_shape[1] = static_cast<std::int64_t>(s.elements());
     rank = 2;
   }
-  check_file(
-      write_npy(command.output.c_str(), NpyDtype::float32, shape, rank, torch_order.data(), &error),
-      "writing", command.output, error);
+  NpyWriter output;
+  check_file(output.open(command.output.c_str(), NpyDtype::float32, out_shape, rank, &error),
+             "writing", command.output, error);
+  CheckedArray<float> nchw(static_cast<std::size_t>(chunk) * in.elements(), "a chunk of images");
+  CheckedArray<float> nhwc(static_cast<std::size_t>(chunk) * in.elements(), "a chunk of images");
+  CheckedArray<float> torch_order(static_cast<std::size_t>(chunk) * s.elements(),
+                                  "a chunk of outputs");
+  Progress progress("forward", n, "images");
+  for (std::int64_t first = 0; first < n; first += chunk) {
+    const auto m = static_cast<std::int32_t>(n - first < chunk ? n - first : chunk);
+    check_file(input.read_rows(first, m, nchw.data(), &error), "reading", command.input, error);
+    nchw_to_nhwc(nchw.data(), m, in, nhwc.data());
+    check(model.forward(nhwc.data(), m), "forward");
+    output_to_torch(model, m, torch_order.data());
+    check_file(output.append_rows(torch_order.data(), m, &error), "writing", command.output, error);
+    progress.update(first + m);
+  }
+  check_file(output.finish(&error), "writing", command.output, error);
 }
 
 }  // namespace lsuv::cli

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/cli_common.hpp"
+#include "cli/progress.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/io/idx.hpp"
 #include "lsuv/seed_model.hpp"
@@ -71,44 +72,74 @@ void run_demo(const DemoOptions& options) {
               static_cast<unsigned long long>(options.seed));
   std::printf("  each table: mean and std of every conv/linear layer's output (pre-ReLU)\n\n");
 
+  // Each step computes under a progress line (on a terminal) and prints once it is erased.
+  Progress progress("demo");
+  int step = 0;
+  const auto begin = [&](const char* what) {
+    char text[96];
+    std::snprintf(text, sizeof text, "step %d/7: %s", ++step, what);
+    progress.show(text);
+  };
+
+  begin("PyTorch's default and He init");
   initialise(model, Initializer::pytorch_default, options.seed);
   const std::vector<float> pytorch_default = save_parameters(model);
-  print_statistics(model, measure(model, batch1), "without LSUV, PyTorch's default init, batch 1");
+  const LayerStatistics default_stats = measure(model, batch1);
   initialise(model, Initializer::he_normal, options.seed);
-  print_statistics(model, measure(model, batch1), "He normal init, batch 1");
+  const LayerStatistics he_stats = measure(model, batch1);
+  progress.clear();
+  print_statistics(model, default_stats, "without LSUV, PyTorch's default init, batch 1");
+  print_statistics(model, he_stats, "He normal init, batch 1");
 
   LsuvReport report;
   LsuvOptions seed_variant;
   seed_variant.variant = LsuvVariant::seed;
+  begin("LSUV, seed variant, timed");
   LsuvTiming t = time_lsuv(model, batch1, seed_variant, pytorch_default, options.repeats, &report);
+  progress.clear();
   std::printf("\nLSUV, seed variant (W /= std; b = (b - mean) / std), calibrated on batch 1:\n");
   print_report(model, report);
   print_timing(t, report, "LSUV");
-  print_statistics(model, measure(model, batch1), "LSUV (seed variant), batch 1");
-  print_statistics(model, measure(model, batch2), "LSUV (seed variant), held-out batch 2");
+  begin("LSUV, seed variant, measured");
+  LayerStatistics on_batch1 = measure(model, batch1);
+  LayerStatistics on_batch2 = measure(model, batch2);
+  progress.clear();
+  print_statistics(model, on_batch1, "LSUV (seed variant), batch 1");
+  print_statistics(model, on_batch2, "LSUV (seed variant), held-out batch 2");
 
   LsuvOptions paper;
   paper.variant = LsuvVariant::paper;
   paper.orthonormal_preinit = true;
   paper.seed = options.seed;
   paper.tolerance = options.tolerance;
+  begin("LSUV, paper variant, timed");
   t = time_lsuv(model, batch1, paper, pytorch_default, options.repeats, &report);
+  progress.clear();
   std::printf(
       "\nLSUV, paper variant (orthonormal pre-init, W /= sqrt(var) until |var - 1| < "
       "%.3g), calibrated on batch 1:\n",
       options.tolerance);
   print_report(model, report);
   print_timing(t, report, "LSUV");
-  print_statistics(model, measure(model, batch1), "LSUV (paper variant), batch 1");
-  print_statistics(model, measure(model, batch2), "LSUV (paper variant), held-out batch 2");
+  begin("LSUV, paper variant, measured");
+  on_batch1 = measure(model, batch1);
+  on_batch2 = measure(model, batch2);
+  progress.clear();
+  print_statistics(model, on_batch1, "LSUV (paper variant), batch 1");
+  print_statistics(model, on_batch2, "LSUV (paper variant), held-out batch 2");
 
+  begin("LSUV over many batches, timed");
   t = time_lsuv(model, calibration, seed_variant, pytorch_default,
                 options.repeats > 3 ? 3 : options.repeats, &report);
+  progress.clear();
   std::printf("\nLSUV, seed variant, calibrated on %d batches x %d training images:\n",
               static_cast<int>(many), static_cast<int>(batch));
   print_report(model, report);
   print_timing(t, report, "LSUV");
-  print_statistics(model, measure(model, held_out),
+  begin("LSUV over many batches, measured on held-out images");
+  const LayerStatistics held_out_stats = measure(model, held_out);
+  progress.clear();
+  print_statistics(model, held_out_stats,
                    "LSUV over " + std::to_string(many * batch) + " images, measured on " +
                        std::to_string(many * batch) + " held-out test images");
 }
