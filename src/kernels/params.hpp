@@ -41,8 +41,9 @@ struct ChannelMoments {
 
 // What a kernel does to each value as it stores its output: first the value's moments (before
 // the clamp) are merged into moments[channel] (null: none), then the value is clamped to
-// [clamp_min, clamp_max] (NaN stays NaN). ReLU is {0, +inf}, ReLU6 {0, 6}; the default does
-// nothing. An int8 kernel gets its own epilogue type (requantisation) beside this one.
+// [clamp_min, clamp_max] (NaN stays NaN; clamp_min <= clamp_max, neither NaN). ReLU is
+// {0, +inf}, ReLU6 {0, 6}; the default does nothing. An int8 kernel gets its own epilogue type
+// (requantisation) beside this one.
 //
 // The block-moments contract (statistics for LSUV, which needs mean and std to ~1e-6 relative,
 // not RunningStats' double exactness): output rows (pixels in N, H, W order) are cut into

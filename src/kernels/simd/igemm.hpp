@@ -15,6 +15,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "kernels/params.hpp"
@@ -152,10 +153,20 @@ void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs
     }
   }
   if (stage.clamp) {
-    // select, not min/max: NaN stays NaN as in clamp_f32_ref.
-    const B lo(stage.lo), hi(stage.hi);
-    for (std::int32_t r = 0; r < Rows; ++r)
-      for (std::int32_t v = 0; v < Vectors; ++v) acc[r][v] = clamp_keeping_nan(acc[r][v], lo, hi);
+    // select, not min/max: NaN stays NaN as in clamp_f32_ref. Each bound only when finite, so
+    // ReLU costs one select per vector; for lo <= hi this is clamp_f32_ref's result.
+    if (stage.lo > -std::numeric_limits<float>::infinity()) {
+      const B lo(stage.lo);
+      for (std::int32_t r = 0; r < Rows; ++r)
+        for (std::int32_t v = 0; v < Vectors; ++v)
+          acc[r][v] = xsimd::select(acc[r][v] < lo, lo, acc[r][v]);
+    }
+    if (stage.hi < std::numeric_limits<float>::infinity()) {
+      const B hi(stage.hi);
+      for (std::int32_t r = 0; r < Rows; ++r)
+        for (std::int32_t v = 0; v < Vectors; ++v)
+          acc[r][v] = xsimd::select(acc[r][v] > hi, hi, acc[r][v]);
+    }
   }
   for (std::int32_t r = 0; r < rows; ++r) {
     float* row = c + static_cast<std::size_t>(r) * ldc;
