@@ -471,6 +471,19 @@ TEST_CASE("cli: a progress line on a terminal, erased at the end") {
   CHECK(init.find("\r\033[KLSUV (seed variant) over 2 batches") != std::string::npos);
 }
 
+TEST_CASE("cli: the demo shows its step on a terminal, and nothing extra off one") {
+  if (!has_fashion_mnist()) return;
+  const std::vector<std::string> args = {"demo", "--repeats", "1", "--batches", "1"};
+  const Run plain = lsuv(args);
+  CHECK(plain.exit_code == 0);
+  CHECK(plain.err.empty());
+  const std::string shown = lsuv_on_terminal(args);
+  INFO("terminal: " << shown);
+  CHECK(shown.find("\rlsuv demo: step 1/7: PyTorch's default and He init\033[K\r\033[K--- ") !=
+        std::string::npos);
+  CHECK(shown.find("\rlsuv demo: step 7/7: ") != std::string::npos);
+}
+
 TEST_CASE("cli: scratch directory removed") {
   std::filesystem::remove_all(scratch_dir());
   CHECK_FALSE(std::filesystem::exists(scratch_dir()));
