@@ -110,7 +110,8 @@ const Bytes kTwoByThree = npy_file("{'descr': '<f4', 'fortran_order': False, 'sh
 TEST_CASE("npy: round trip of every dtype and rank 0..4, empty dimensions included") {
   const std::vector<std::vector<std::int64_t>> shapes = {
       {}, {5}, {0}, {2, 3}, {3, 0}, {2, 3, 4}, {1, 2, 3, 4}, {2, 0, 3, 1}, {1, 1, 1, 17}};
-  const NpyDtype dtypes[] = {NpyDtype::float32, NpyDtype::int8, NpyDtype::uint8, NpyDtype::int32};
+  const NpyDtype dtypes[] = {NpyDtype::float32, NpyDtype::int8, NpyDtype::uint8, NpyDtype::int32,
+                             NpyDtype::int64};
   std::mt19937 random(42);
   const std::string path = scratch_path("round_trip.npy");
   for (const NpyDtype dtype : dtypes) {
@@ -149,6 +150,7 @@ TEST_CASE("npy: typed views are null for the other dtypes") {
   CHECK(array.as_int8() == nullptr);
   CHECK(array.as_uint8() == nullptr);
   CHECK(array.as_int32() == nullptr);
+  CHECK(array.as_int64() == nullptr);
 }
 
 TEST_CASE("npy: write_npy produces the bytes numpy 1.24 writes") {
@@ -168,6 +170,7 @@ TEST_CASE("npy: write_npy produces the bytes numpy 1.24 writes") {
       {NpyDtype::int8, {}, "{'descr': '|i1', 'fortran_order': False, 'shape': (), }", 62},
       {NpyDtype::uint8, {0, 5}, "{'descr': '|u1', 'fortran_order': False, 'shape': (0, 5), }", 58},
       {NpyDtype::int32, {4}, "{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }", 60},
+      {NpyDtype::int64, {}, "{'descr': '<i8', 'fortran_order': False, 'shape': (), }", 62},
   };
   const std::string path = scratch_path("numpy_bytes.npy");
   for (const Case& c : cases) {
@@ -217,6 +220,13 @@ TEST_CASE("npy: reads every dtype from files as numpy writes them") {
   REQUIRE(parse(int32_file, &array) == Status::ok);
   CHECK(array.as_int32()[0] == -2);
   CHECK(array.as_int32()[1] == 0x201);
+
+  // PyTorch's BatchNorm num_batches_tracked: an int64 scalar.
+  const Bytes int64_file = npy_file("{'descr': '<i8', 'fortran_order': False, 'shape': (), }",
+                                    {0x39, 0x30, 0, 0, 0, 0, 0, 0x80});
+  REQUIRE(parse(int64_file, &array) == Status::ok);
+  CHECK(array.dtype == NpyDtype::int64);
+  CHECK(array.as_int64()[0] == static_cast<std::int64_t>(0x8000000000003039ull));
 }
 
 TEST_CASE("npy: accepts every header layout Python's literal syntax allows for the dict") {

@@ -20,7 +20,17 @@ void fill_metadata(const detail::NpyHeader& header, NpyArray* array) {
 }  // namespace
 
 std::size_t npy_dtype_size(NpyDtype dtype) {
-  return dtype == NpyDtype::float32 || dtype == NpyDtype::int32 ? 4 : 1;
+  switch (dtype) {
+    case NpyDtype::float32:
+    case NpyDtype::int32:
+      return 4;
+    case NpyDtype::int64:
+      return 8;
+    case NpyDtype::int8:
+    case NpyDtype::uint8:
+      return 1;
+  }
+  return 1;
 }
 
 const char* npy_dtype_descr(NpyDtype dtype) {
@@ -33,6 +43,8 @@ const char* npy_dtype_descr(NpyDtype dtype) {
       return "|u1";
     case NpyDtype::int32:
       return "<i4";
+    case NpyDtype::int64:
+      return "<i8";
   }
   return "?";
 }
@@ -54,6 +66,9 @@ const std::uint8_t* NpyArray::as_uint8() const {
 }
 const std::int32_t* NpyArray::as_int32() const {
   return dtype == NpyDtype::int32 ? reinterpret_cast<const std::int32_t*>(bytes.data()) : nullptr;
+}
+const std::int64_t* NpyArray::as_int64() const {
+  return dtype == NpyDtype::int64 ? reinterpret_cast<const std::int64_t*>(bytes.data()) : nullptr;
 }
 
 Status parse_npy(const unsigned char* data, std::size_t size, NpyArray* out) {

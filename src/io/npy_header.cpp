@@ -56,6 +56,8 @@ bool descr_to_dtype(const char* text, std::size_t length, NpyDtype* dtype) {
     *dtype = NpyDtype::uint8;
   else if (text[1] == 'i' && text[2] == '4')
     *dtype = NpyDtype::int32;
+  else if (text[1] == 'i' && text[2] == '8')
+    *dtype = NpyDtype::int64;
   else
     return false;
   return true;
@@ -222,8 +224,8 @@ std::string unsupported_reason(const HeaderFields& fields) {
   if (!fields.descr_known) {
     const bool big_endian = !fields.descr.empty() && fields.descr[0] == '>';
     return "dtype '" + fields.descr + "' is not supported" +
-           (big_endian ? " (big-endian; lsuv reads little-endian '<f4', '<i4', '|i1', '|u1')"
-                       : " ('<f4', '<i4', '|i1' or '|u1' expected)");
+           (big_endian ? " (big-endian; lsuv reads little-endian '<f4', '<i4', '<i8', '|i1', '|u1')"
+                       : " ('<f4', '<i4', '<i8', '|i1' or '|u1' expected)");
   }
   if (fields.fortran_order) return "Fortran order is not supported (C order expected)";
   return "more than " + std::to_string(NpyArray::kMaxRank) + " dimensions";
@@ -291,7 +293,7 @@ Status npy_check_array(NpyDtype dtype, const std::int64_t* shape, int rank, std:
   if (rank < 0 || rank > NpyArray::kMaxRank || (shape == nullptr && rank > 0))
     return Status::invalid_argument;
   if (dtype != NpyDtype::float32 && dtype != NpyDtype::int8 && dtype != NpyDtype::uint8 &&
-      dtype != NpyDtype::int32)
+      dtype != NpyDtype::int32 && dtype != NpyDtype::int64)
     return Status::invalid_argument;
   for (int i = 0; i < rank; ++i)
     if (shape[i] < 0) return Status::invalid_argument;

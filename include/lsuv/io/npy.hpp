@@ -10,8 +10,9 @@
 //
 // Supported: format versions 1.0, 2.0 and 3.0 for reading (writing always produces 1.0, with
 // the same header bytes NumPy 1.24 writes), little-endian C-order arrays of float32 ('<f4'),
-// int8 ('|i1'), uint8 ('|u1') and int32 ('<i4'). The header dictionary is parsed strictly:
-// exactly the keys 'descr', 'fortran_order' and 'shape', in any order, Python literal syntax.
+// int8 ('|i1'), uint8 ('|u1'), int32 ('<i4') and int64 ('<i8', PyTorch's num_batches_tracked).
+// The header dictionary is parsed strictly: exactly the keys 'descr', 'fortran_order' and
+// 'shape', in any order, Python literal syntax.
 // A file is validated completely (header, dtype, shape, data length) before anything is
 // returned; hostile input gives a status, never a crash or an allocation sized by the file.
 #pragma once
@@ -25,11 +26,11 @@
 
 namespace lsuv {
 
-enum class NpyDtype : std::uint8_t { float32, int8, uint8, int32 };
+enum class NpyDtype : std::uint8_t { float32, int8, uint8, int32, int64 };
 
-// Bytes per element: 4, 1, 1, 4.
+// Bytes per element: 4, 1, 1, 4, 8.
 std::size_t npy_dtype_size(NpyDtype dtype);
-// NumPy's descr string: "<f4", "|i1", "|u1", "<i4"; never null.
+// NumPy's descr string: "<f4", "|i1", "|u1", "<i4", "<i8"; never null.
 const char* npy_dtype_descr(NpyDtype dtype);
 
 struct NpyArray {
@@ -49,6 +50,7 @@ struct NpyArray {
   const std::int8_t* as_int8() const;
   const std::uint8_t* as_uint8() const;
   const std::int32_t* as_int32() const;
+  const std::int64_t* as_int64() const;
 };
 
 // Files larger than this are refused by read_npy (size_overflow) before any allocation.

@@ -1,0 +1,32 @@
+// torch.nn.ReLU, ReLU6 and Hardtanh: an element-wise clamp, in place when nothing else reads its
+// input, and folded into the epilogue of the op before it when it is that op's only reader.
+#include <cmath>
+
+#include "core/ops/op.hpp"
+
+namespace lsuv::ops {
+namespace {
+
+Status shape(const LayerSpec& s, const ImageShape* inputs, std::int32_t, Layer* layer,
+             ShapeError* why) {
+  float lo = 0.0f, hi = 0.0f;
+  (void)clamp_range(s, &lo, &hi);
+  if (std::isnan(lo) || std::isnan(hi) || lo > hi)
+    return why->fail(Status::invalid_argument, "min_val %g must not exceed max_val %g",
+                     static_cast<double>(lo), static_cast<double>(hi));
+  layer->output = inputs[0];
+  return Status::ok;
+}
+
+void run(const OpRun& op) {
+  float lo = 0.0f, hi = 0.0f;
+  (void)clamp_range(op.layer.spec, &lo, &hi);
+  op.k.clamp(static_cast<std::size_t>(op.batch) * op.layer.input.elements(), op.inputs[0],
+             op.output, lo, hi);
+}
+
+}  // namespace
+
+const OpTraits kClamp = {shape, run, nullptr, true, false, 1, 1};
+
+}  // namespace lsuv::ops
