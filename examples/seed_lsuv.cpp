@@ -21,6 +21,7 @@ constexpr lsuv::ImageShape kInput = {28, 28, 1};  // H, W, C
 constexpr std::int32_t kBatch = 8;
 
 // Sized once on the desktop with model.required_bytes() and lsuv_scratch_bytes().
+alignas(lsuv::Arena::kAlignment) unsigned char g_graph_memory[lsuv::Model::graph_bytes(10)];
 alignas(lsuv::Arena::kAlignment) unsigned char g_model_memory[900 * 1024];
 alignas(lsuv::Arena::kAlignment) unsigned char g_scratch[128 * 1024];
 float g_calibration[64 * 28 * 28];  // on a board: images from the sensor or flash
@@ -34,7 +35,8 @@ int fail(const char* what, lsuv::Status status) {
 
 int main() {
   lsuv::Model model;
-  lsuv::Status status = model.configure(kLayers, 10, kInput, kBatch);
+  lsuv::Arena graph(g_graph_memory, sizeof g_graph_memory);
+  lsuv::Status status = model.configure(kLayers, 10, kInput, kBatch, graph);
   if (status != lsuv::Status::ok) return fail("configure", status);
   std::printf("model needs %zu bytes\n", model.required_bytes());
   lsuv::Arena arena(g_model_memory, sizeof g_model_memory);
@@ -56,7 +58,8 @@ int main() {
   options.cache = lsuv::LsuvCache::never;  // recompute layer inputs: constant, small scratch
   std::printf("LSUV needs %zu bytes of scratch\n",
               lsuv::lsuv_scratch_bytes(model, source, options));
-  lsuv::LsuvReport report;
+  lsuv::LsuvLayerReport entries[5];  // one per conv2d / linear (lsuv_report_size)
+  lsuv::LsuvReport report(entries, 5);
   status = lsuv::lsuv_initialize(model, source, options, scratch, &report);
   if (status != lsuv::Status::ok) return fail("lsuv_initialize", status);
 

@@ -7,6 +7,7 @@
 #include <new>
 #include <vector>
 
+#include "graph_models.hpp"
 #include "lsuv/batch_source.hpp"
 #include "lsuv/lsuv_initialize.hpp"
 #include "support.hpp"
@@ -132,7 +133,7 @@ TEST_CASE("forward and LSUV allocate nothing") {
       options.orthonormal_preinit = variant == lsuv::LsuvVariant::paper;
       options.per_channel = cache == lsuv::LsuvCache::never;
       lsuv::Arena arena(scratch.data(), scratch.size());
-      lsuv::LsuvReport report;
+      lsuv_test::Report report;
       CHECK(allocations_during([&] {
               status = lsuv::lsuv_initialize(m->model, source, options, arena, &report);
             }) == 0);
@@ -145,4 +146,34 @@ TEST_CASE("forward and LSUV allocate nothing") {
           status = lsuv::lsuv_initialize(m->model, source, lsuv::LsuvOptions(), tiny, nullptr);
         }) == 0);
   CHECK(status == lsuv::Status::arena_too_small);
+}
+
+TEST_CASE("forward and LSUV on graph networks allocate nothing") {
+  struct Net {
+    const lsuv::LayerSpec* layers;
+    std::int32_t count;
+    lsuv::ImageShape input;
+  };
+  for (const Net& net :
+       {Net{lsuv_test::kResidual, lsuv_test::kResidualCount, lsuv_test::kResidualInput},
+        Net{lsuv_test::kDepthwise, lsuv_test::kDepthwiseCount, lsuv_test::kDepthwiseInput}}) {
+    CAPTURE(net.layers[0].name);
+    auto m = lsuv_test::make_model(net.layers, net.count, net.input, 4);
+    const std::vector<float> images = lsuv_test::gaussian_images(11, net.input, 2);
+    lsuv::ArrayBatchSource source(images.data(), 11, net.input, 4);
+    lsuv::Status status = lsuv::Status::invalid_argument;
+    CHECK(allocations_during([&] { status = m->model.forward(images.data(), 3); }) == 0);
+    CHECK(status == lsuv::Status::ok);
+    std::vector<unsigned char> scratch(1 << 20);
+    for (lsuv::LsuvCache cache : {lsuv::LsuvCache::always, lsuv::LsuvCache::never}) {
+      lsuv::LsuvOptions options;
+      options.cache = cache;
+      lsuv::Arena arena(scratch.data(), scratch.size());
+      lsuv_test::Report report;
+      CHECK(allocations_during([&] {
+              status = lsuv::lsuv_initialize(m->model, source, options, arena, &report);
+            }) == 0);
+      CHECK(status == lsuv::Status::ok);
+    }
+  }
 }

@@ -167,18 +167,20 @@ TEST_CASE("hostile: huge dimensions in a spec parse, and configure refuses them 
       "conv: Conv2d(1, 1048576, kernel_size=1)\n");
   lsuv::Model model;
   // 2^60 output floats an image: four images overflow a 64-bit byte count.
-  CHECK(model.configure(wide.layers.data(), wide.count(), wide.input, 4) == Status::size_overflow);
+  CHECK(model.configure(wide.layers.data(), wide.count(), wide.input, 4,
+                        lsuv_test::graph(wide.count())) == Status::size_overflow);
   const lsuv::ModelSpec dense = parse(
       "input: 2147483647x1x1\n"
       "l1: Linear(2147483647, 2147483647)\n");
-  CHECK(model.configure(dense.layers.data(), dense.count(), dense.input, 1) ==
-        Status::size_overflow);
+  CHECK(model.configure(dense.layers.data(), dense.count(), dense.input, 1,
+                        lsuv_test::graph(dense.count())) == Status::size_overflow);
   // A failed configure leaves a configured model as it was.
   const lsuv::ModelSpec tiny = parse(kTinySpec);
-  REQUIRE(model.configure(tiny.layers.data(), tiny.count(), tiny.input, 4) == Status::ok);
+  REQUIRE(model.configure(tiny.layers.data(), tiny.count(), tiny.input, 4,
+                          lsuv_test::graph(tiny.count())) == Status::ok);
   const std::size_t bytes = model.required_bytes();
-  CHECK(model.configure(dense.layers.data(), dense.count(), dense.input, 1) ==
-        Status::size_overflow);
+  CHECK(model.configure(dense.layers.data(), dense.count(), dense.input, 1,
+                        lsuv_test::graph(dense.count())) == Status::size_overflow);
   CHECK(model.layer_count() == tiny.count());
   CHECK(model.required_bytes() == bytes);
   // Numbers past int32 do not even parse.
@@ -194,8 +196,8 @@ TEST_CASE("hostile: zero dimensions are refused by the spec or by configure") {
   const Status parsed = lsuv::parse_model_spec(zero_input, sizeof zero_input - 1, &spec, nullptr);
   if (parsed == Status::ok) {
     lsuv::Model model;
-    CHECK(model.configure(spec.layers.data(), spec.count(), spec.input, 1) ==
-          Status::invalid_argument);
+    CHECK(model.configure(spec.layers.data(), spec.count(), spec.input, 1,
+                          lsuv_test::graph(spec.count())) == Status::invalid_argument);
   } else {
     CHECK(parsed == Status::invalid_argument);
   }
@@ -256,7 +258,7 @@ TEST_CASE("hostile: LSUV over IDX images of another size is shape_mismatch, mode
 
   auto m = make_model(parse(kTinySpec), 4);
   const std::vector<float> before = lsuv_test::snapshot(m->model);
-  lsuv::LsuvReport report;
+  lsuv_test::Report report;
   CHECK(run_lsuv(m->model, source, lsuv::LsuvOptions(), &report) == Status::shape_mismatch);
   CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
 
@@ -290,7 +292,7 @@ TEST_CASE("hostile: Inf in a weight or a bias stops LSUV with non_finite, model 
       for (const lsuv::LsuvVariant variant : {lsuv::LsuvVariant::seed, lsuv::LsuvVariant::paper}) {
         lsuv::LsuvOptions options;
         options.variant = variant;
-        lsuv::LsuvReport report;
+        lsuv_test::Report report;
         CHECK(run_lsuv(m->model, source, options, &report) == Status::non_finite);
         CHECK(report.layers[1].status == lsuv::LsuvLayerStatus::non_finite);
         CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
@@ -323,7 +325,7 @@ TEST_CASE("hostile: a network whose ReLUs are all dead") {
   const std::vector<float> before = lsuv_test::snapshot(m->model);
 
   SUBCASE("the seed variant centres each layer first, which revives every ReLU") {
-    lsuv::LsuvReport report;
+    lsuv_test::Report report;
     REQUIRE(run_lsuv(m->model, source, lsuv::LsuvOptions(), &report) == Status::ok);
     REQUIRE(report.count == 3);
     for (std::int32_t i = 0; i < report.count; ++i) {
@@ -334,8 +336,13 @@ TEST_CASE("hostile: a network whose ReLUs are all dead") {
   }
   SUBCASE("the seed variant on the later layers only: conv2 sees zeros, zero_variance") {
     lsuv::LsuvOptions options;
-    options.layer_mask = ~1u;  // conv1 stays dead
-    lsuv::LsuvReport report;
+    std::vector<std::int32_t> later;  // every conv2d and linear but conv1 (op 0): it stays dead
+    for (std::int32_t i = 1; i < m->model.layer_count(); ++i)
+      if (lsuv::has_parameters(m->model.layer(i).spec.kind)) later.push_back(i);
+    REQUIRE(later.front() == 2);
+    options.layers = later.data();
+    options.layer_count = static_cast<std::int32_t>(later.size());
+    lsuv_test::Report report;
     CHECK(run_lsuv(m->model, source, options, &report) == Status::zero_variance);
     CHECK(report.layers[0].layer_index == 2);
     CHECK(report.layers[0].status == lsuv::LsuvLayerStatus::zero_variance);
@@ -350,7 +357,7 @@ TEST_CASE("hostile: a network whose ReLUs are all dead") {
   SUBCASE("the paper variant never moves a bias: zero_variance from conv2 on") {
     lsuv::LsuvOptions options;
     options.variant = lsuv::LsuvVariant::paper;
-    lsuv::LsuvReport report;
+    lsuv_test::Report report;
     CHECK(run_lsuv(m->model, source, options, &report) == Status::zero_variance);
     CHECK(report.layers[1].status == lsuv::LsuvLayerStatus::zero_variance);
     CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
@@ -388,10 +395,14 @@ TEST_CASE("hostile: LSUV's input cache stays inside its scratch when layer 0 is 
   auto m = make_model(spec, 4);
   const std::vector<float> images = images_8x8(16, 12);
   lsuv::ArrayBatchSource source(images.data(), 16, {8, 8, 1}, 4);
-  for (const std::uint32_t mask : {0xFFFFFFFFu, 1u << 5}) {
+  const std::int32_t only_l1[] = {m->model.find_layer("l1")};
+  for (const bool all : {true, false}) {
     lsuv::LsuvOptions options;
     options.cache = lsuv::LsuvCache::always;
-    options.layer_mask = mask;
+    if (!all) {
+      options.layers = only_l1;
+      options.layer_count = 1;
+    }
     const std::size_t bytes = lsuv::lsuv_scratch_bytes(m->model, source, options);
     REQUIRE(bytes > 0);
     // The scratch is followed by a guard zone that must come back untouched.
@@ -402,7 +413,7 @@ TEST_CASE("hostile: LSUV's input cache stays inside its scratch when layer 0 is 
     unsigned char* start = static_cast<unsigned char*>(aligner.allocate_bytes(1));
     REQUIRE(start != nullptr);
     lsuv::Arena scratch(start, bytes);
-    lsuv::LsuvReport report;
+    lsuv_test::Report report;
     CHECK(lsuv::lsuv_initialize(m->model, source, options, scratch, &report) == Status::ok);
     CHECK(report.cached_inputs);
     const unsigned char* guard = start + bytes;
@@ -468,7 +479,8 @@ namespace {
 Bytes init_and_lsuv(std::uint64_t seed, lsuv::Initializer initializer, lsuv::LsuvOptions options) {
   const lsuv::ModelSpec spec = parse(kTinySpec);
   lsuv::Model model;
-  REQUIRE(model.configure(spec.layers.data(), spec.count(), spec.input, 8) == Status::ok);
+  REQUIRE(model.configure(spec.layers.data(), spec.count(), spec.input, 8,
+                          lsuv_test::graph(spec.count())) == Status::ok);
   std::vector<unsigned char> memory(model.required_bytes() + lsuv::Arena::kAlignment);
   lsuv::Arena arena(memory.data(), memory.size());
   REQUIRE(model.bind(arena) == Status::ok);
@@ -482,7 +494,7 @@ Bytes init_and_lsuv(std::uint64_t seed, lsuv::Initializer initializer, lsuv::Lsu
   const std::vector<float> images = images_8x8(40, 6);
   lsuv::ArrayBatchSource source(images.data(), 40, {8, 8, 1}, 8);
   options.seed = seed;
-  lsuv::LsuvReport report;
+  lsuv_test::Report report;
   REQUIRE(run_lsuv(model, source, options, &report) == Status::ok);
 
   Bytes out;

@@ -9,6 +9,7 @@
 
 #include "core/orthonormal.hpp"
 #include "core/random.hpp"
+#include "graph_memory.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/model.hpp"
 
@@ -39,7 +40,7 @@ class BoundModel {
  public:
   BoundModel(const lsuv::LayerSpec* layers, std::int32_t count, lsuv::ImageShape input)
       : buffer_(0) {
-    REQUIRE(model.configure(layers, count, input, 1) == Status::ok);
+    REQUIRE(model.configure(layers, count, input, 1, lsuv_test::graph(count)) == Status::ok);
     buffer_ = AlignedBuffer(model.required_bytes());
     lsuv::Arena arena(buffer_.data(), model.required_bytes());
     REQUIRE(model.bind(arena) == Status::ok);
@@ -543,7 +544,7 @@ TEST_CASE("init: bad calls are refused and change nothing") {
   lsuv::Arena none;
   SUBCASE("a configured but unbound model") {
     lsuv::Model model;
-    REQUIRE(model.configure(kSmallModel, 5, kSmallInput, 1) == Status::ok);
+    REQUIRE(model.configure(kSmallModel, 5, kSmallInput, 1, lsuv_test::graph(5)) == Status::ok);
     CHECK(lsuv::initialize(model, Initializer::he_normal, {}, none) == Status::not_bound);
     CHECK(lsuv::initialize_layer(model, 0, Initializer::he_normal, {}, none) == Status::not_bound);
     // Scratch can be sized before binding.

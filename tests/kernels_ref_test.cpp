@@ -9,9 +9,13 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "graph_memory.hpp"
+#include "graph_models.hpp"
 #include "kernels/reference.hpp"
+#include "lsuv/cpu.hpp"
 #include "lsuv/model.hpp"
 #include "lsuv/seed_model.hpp"
 #include "reference_definition.hpp"
@@ -67,7 +71,7 @@ class OwnedModel {
  public:
   Status build(const lsuv::LayerSpec* layers, std::int32_t count, lsuv::ImageShape input,
                std::int32_t max_batch) {
-    LSUV_TRY(model.configure(layers, count, input, max_batch));
+    LSUV_TRY(model.configure(layers, count, input, max_batch, lsuv_test::graph(count)));
     memory_.assign(model.required_bytes() + lsuv::Arena::kAlignment, 0);
     lsuv::Arena arena(memory_.data(), memory_.size());
     return model.bind(arena);
@@ -265,7 +269,7 @@ TEST_CASE("reference kernel layout: parameter_index numbers weights as PyTorch d
       lsuv::linear("fc", 0, 5),
   };
   lsuv::Model model;
-  REQUIRE(model.configure(layers, 3, {3, 4, 4}, 1) == Status::ok);
+  REQUIRE(model.configure(layers, 3, {3, 4, 4}, 1, lsuv_test::graph(3)) == Status::ok);
   const lsuv::Layer& conv = model.layer(0);
   REQUIRE(conv.fan_in() == 2 * 2 * 3);
   // out 4, column 11 = i 1, ky 1, kx 2.
@@ -332,7 +336,8 @@ void check_conv_case(const ConvCase& c, std::mt19937& rng, SweepTally* tally) {
       def::output_size(c.width, a.kernel_w, a.stride_w, a.pad_w, a.dilation_w);
   if (out_h <= 0 || out_w <= 0) {
     lsuv::Model model;
-    CHECK(model.configure(&spec, 1, input_shape, c.batch) == Status::shape_mismatch);
+    CHECK(model.configure(&spec, 1, input_shape, c.batch, lsuv_test::graph(1)) ==
+          Status::shape_mismatch);
     ++tally->rejected;
     return;
   }
@@ -518,12 +523,14 @@ TEST_CASE("reference kernel pooling and Model::forward match the NCHW definition
             const std::int32_t out_w = def::output_size(width, a.kernel_w, a.stride_w, a.pad_w, 1);
             lsuv::Model rejecting;
             if (a.pad_h > a.kernel_h / 2) {
-              CHECK(rejecting.configure(&spec, 1, shape, batch) == Status::invalid_argument);
+              CHECK(rejecting.configure(&spec, 1, shape, batch, lsuv_test::graph(1)) ==
+                    Status::invalid_argument);
               ++rejected;
               continue;
             }
             if (out_h <= 0 || out_w <= 0) {
-              CHECK(rejecting.configure(&spec, 1, shape, batch) == Status::shape_mismatch);
+              CHECK(rejecting.configure(&spec, 1, shape, batch, lsuv_test::graph(1)) ==
+                    Status::shape_mismatch);
               ++rejected;
               continue;
             }
@@ -602,19 +609,37 @@ TEST_CASE("reference kernel linear and global average pool match the definition 
 
 namespace {
 
-// Random PyTorch-ordered parameters for every conv/linear layer of a bound model.
+// Random PyTorch-ordered parameters for every conv/linear layer of a bound model, and random
+// BatchNorm2d state (variances positive).
 struct TorchParameters {
-  std::vector<std::vector<float>> weight, bias;
+  std::vector<std::vector<float>> weight, bias, running_mean, running_var;
 };
 
 TorchParameters randomize(const lsuv::Model& model, std::mt19937& rng) {
   TorchParameters parameters;
   parameters.weight.resize(static_cast<std::size_t>(model.layer_count()));
   parameters.bias.resize(static_cast<std::size_t>(model.layer_count()));
+  parameters.running_mean.resize(static_cast<std::size_t>(model.layer_count()));
+  parameters.running_var.resize(static_cast<std::size_t>(model.layer_count()));
   for (std::int32_t i = 0; i < model.layer_count(); ++i) {
     const lsuv::Layer& layer = model.layer(i);
-    if (!lsuv::has_parameters(layer.spec.kind)) continue;
     const auto at = static_cast<std::size_t>(i);
+    if (layer.spec.kind == lsuv::LayerKind::batch_norm2d) {
+      parameters.weight[at] = def::random_floats(rng, layer.weight_count);
+      parameters.bias[at] = def::random_floats(rng, layer.weight_count);
+      parameters.running_mean[at] = def::random_floats(rng, layer.weight_count);
+      parameters.running_var[at] = def::random_floats(rng, layer.weight_count);
+      for (float& v : parameters.running_var[at]) v = 0.25f + v * v;
+      const auto copy = [&](const std::vector<float>& from, float* to) {
+        std::copy(from.begin(), from.end(), to);
+      };
+      copy(parameters.weight[at], layer.weights);
+      copy(parameters.bias[at], layer.bias);
+      copy(parameters.running_mean[at], layer.running_mean);
+      copy(parameters.running_var[at], layer.running_var);
+      continue;
+    }
+    if (!lsuv::has_parameters(layer.spec.kind)) continue;
     parameters.weight[at] = def::random_floats(rng, layer.weight_count);
     parameters.bias[at] = def::random_floats(rng, layer.bias_count);
     CHECK(set_torch_parameters(layer, parameters.weight[at], parameters.bias[at]));
@@ -650,45 +675,65 @@ def::Pool2dArgs pool_args(const lsuv::LayerSpec& s) {
   return a;
 }
 
-// The network as torch.nn.Sequential would run it on NCHW data, layer by layer from the spec.
-// lsuv's Linear flattens its input itself; PyTorch's needs a Flatten first, which is what
-// `flatten` does here to an input that is not flat yet.
+// The network as PyTorch would run it on NCHW data, op by op from the records, each reading the
+// tensors it names. lsuv's Linear flattens its input itself; PyTorch's needs a Flatten first,
+// which is what `flatten` does here to an input that is not flat yet.
 def::NchwTensor torch_forward(const lsuv::Model& model, const TorchParameters& parameters,
-                              def::NchwTensor x) {
+                              const def::NchwTensor& input) {
+  std::vector<def::NchwTensor> outputs(static_cast<std::size_t>(model.layer_count()));
   for (std::int32_t i = 0; i < model.layer_count(); ++i) {
     const lsuv::Layer& layer = model.layer(i);
     const auto at = static_cast<std::size_t>(i);
+    const auto in = [&](std::int32_t k) -> const def::NchwTensor& {
+      const std::int32_t from = layer.inputs[k];
+      return from < 0 ? input : outputs[static_cast<std::size_t>(from)];
+    };
+    const def::NchwTensor& x = in(0);
+    def::NchwTensor& y = outputs[at];
     switch (layer.spec.kind) {
       case lsuv::LayerKind::conv2d:
-        x = def::conv2d(x, parameters.weight[at], parameters.bias[at], conv_args(layer));
+        y = def::conv2d(x, parameters.weight[at], parameters.bias[at], conv_args(layer));
         break;
       case lsuv::LayerKind::linear:
-        x = def::linear(def::flatten(x), parameters.weight[at], parameters.bias[at],
+        y = def::linear(def::flatten(x), parameters.weight[at], parameters.bias[at],
                         layer.spec.out_channels);
         break;
       case lsuv::LayerKind::relu:
-        x = def::relu(x);
+        y = def::relu(x);
+        break;
+      case lsuv::LayerKind::relu6:
+        y = def::clamp(x, 0.0, 6.0);
+        break;
+      case lsuv::LayerKind::hardtanh:
+        y = def::clamp(x, layer.spec.clamp_min, layer.spec.clamp_max);
         break;
       case lsuv::LayerKind::max_pool2d:
-        x = def::max_pool2d(x, pool_args(layer.spec));
+        y = def::max_pool2d(x, pool_args(layer.spec));
         break;
       case lsuv::LayerKind::avg_pool2d:
-        x = def::avg_pool2d(x, pool_args(layer.spec));
+        y = def::avg_pool2d(x, pool_args(layer.spec));
         break;
       case lsuv::LayerKind::adaptive_avg_pool2d:
-        x = def::adaptive_avg_pool2d(x);
+        y = def::adaptive_avg_pool2d(x);
         break;
       case lsuv::LayerKind::flatten:
-        x = def::flatten(x);
+        y = def::flatten(x);
         break;
-      case lsuv::LayerKind::add:
+      case lsuv::LayerKind::add: {
+        std::vector<const def::NchwTensor*> terms;
+        for (std::int32_t k = 0; k < layer.input_count; ++k) terms.push_back(&in(k));
+        y = def::add(terms);
+        if (layer.spec.relu) y = def::relu(y);
+        break;
+      }
       case lsuv::LayerKind::batch_norm2d:
-      case lsuv::LayerKind::relu6:
-      case lsuv::LayerKind::hardtanh:
-        FAIL("graph ops are not in this chain pipeline");
+        y = def::batch_norm2d(x, parameters.weight[at], parameters.bias[at],
+                              parameters.running_mean[at], parameters.running_var[at],
+                              layer.spec.eps);
+        break;
     }
   }
-  return x;
+  return outputs.back();
 }
 
 // Builds the model, gives it random parameters in PyTorch's numbering, runs a batch through
@@ -758,6 +803,134 @@ TEST_CASE("reference kernels: the seed's network matches the NCHW pipeline") {
   check_model_against_pipeline(lsuv::kSeedLayers, lsuv::kSeedLayerCount, lsuv::kSeedInput, 2, 5);
 }
 
+// --- Graphs: residual joins, batch norm, clamps, branches ----------------------------------------
+
+namespace {
+
+std::vector<lsuv::CpuLevel> levels_here() {
+  std::vector<lsuv::CpuLevel> levels;
+  for (lsuv::CpuLevel level :
+       {lsuv::CpuLevel::ref, lsuv::CpuLevel::sse2, lsuv::CpuLevel::avx2, lsuv::CpuLevel::neon})
+    if (lsuv::cpu_level_supported(level)) levels.push_back(level);
+  return levels;
+}
+
+struct LevelLimit {
+  ~LevelLimit() { (void)lsuv::set_cpu_level_limit(lsuv::cpu_level_detected()); }
+};
+
+}  // namespace
+
+TEST_CASE("graphs: a residual network matches the NCHW definition at every kernel level") {
+  LevelLimit restore;
+  for (lsuv::CpuLevel level : levels_here()) {
+    CAPTURE(std::string(lsuv::cpu_level_name(level)));
+    REQUIRE(lsuv::set_cpu_level_limit(level) == Status::ok);
+    for (std::int32_t batch : {1, 3})
+      check_model_against_pipeline(lsuv_test::kResidual, lsuv_test::kResidualCount, {9, 10, 3},
+                                   batch, 20 + batch);
+  }
+}
+
+TEST_CASE("graphs: a depthwise-separable network matches the NCHW definition at every level") {
+  LevelLimit restore;
+  for (lsuv::CpuLevel level : levels_here()) {
+    CAPTURE(std::string(lsuv::cpu_level_name(level)));
+    REQUIRE(lsuv::set_cpu_level_limit(level) == Status::ok);
+    for (std::int32_t batch : {1, 5})
+      check_model_against_pipeline(lsuv_test::kDepthwise, lsuv_test::kDepthwiseCount, {12, 11, 1},
+                                   batch, 30 + batch);
+  }
+}
+
+TEST_CASE("graphs: configure names the op and the shapes it refuses") {
+  lsuv::Model model;
+  lsuv::ConfigureError why;
+  const lsuv::LayerSpec wrong_channels[] = {lsuv::conv2d("c1", 3, 8, 3),
+                                            lsuv::conv2d("c2", 16, 4, 3)};
+  CHECK(model.configure(wrong_channels, 2, {9, 9, 3}, 1, lsuv_test::graph(2), &why) ==
+        Status::shape_mismatch);
+  CHECK(why.op == 1);
+  CHECK(std::string(why.message) == "c2: expects 16 input channels, 8 arrive (7x7x8)");
+  const lsuv::LayerSpec unknown_input[] = {lsuv::relu("r"), lsuv::add("sum", "r", "nowhere")};
+  CHECK(model.configure(unknown_input, 2, {2, 2, 1}, 1, lsuv_test::graph(2), &why) ==
+        Status::invalid_argument);
+  CHECK(std::string(why.message) == "sum: input 'nowhere' names no earlier op");
+  const lsuv::LayerSpec later_input[] = {lsuv::relu("a").with_input("b"), lsuv::relu("b")};
+  CHECK(model.configure(later_input, 2, {2, 2, 1}, 1, lsuv_test::graph(2), &why) ==
+        Status::invalid_argument);
+  CHECK(why.op == 0);
+  const lsuv::LayerSpec mismatched[] = {lsuv::conv2d("c", 1, 2, 3), lsuv::add("sum", "c", "input")};
+  CHECK(model.configure(mismatched, 2, {5, 5, 1}, 1, lsuv_test::graph(2), &why) ==
+        Status::shape_mismatch);
+  CHECK(std::string(why.message) == "sum: input 2 is 5x5x1, input 1 is 3x3x2");
+  const lsuv::LayerSpec one_term[] = {lsuv::add("sum", "input", "input")};
+  lsuv::LayerSpec single = one_term[0];
+  single.input_count = 1;
+  CHECK(model.configure(&single, 1, {2, 2, 1}, 1, lsuv_test::graph(1), &why) ==
+        Status::invalid_argument);
+  CHECK(std::string(why.message) == "sum: add takes 2 to 4 inputs, 1 given");
+  const lsuv::LayerSpec bn[] = {lsuv::batch_norm2d("bn", 4)};
+  CHECK(model.configure(bn, 1, {2, 2, 3}, 1, lsuv_test::graph(1), &why) == Status::shape_mismatch);
+  CHECK(std::string(why.message) == "bn: expects 4 channels, 3 arrive (2x2x3)");
+  const lsuv::LayerSpec bad_clamp[] = {lsuv::hardtanh("h", 1.0f, -1.0f)};
+  CHECK(model.configure(bad_clamp, 1, {2, 2, 3}, 1, lsuv_test::graph(1), &why) ==
+        Status::invalid_argument);
+  CHECK(model.configure(lsuv_test::kResidual, lsuv_test::kResidualCount, {9, 10, 3}, 2,
+                        lsuv_test::graph(lsuv_test::kResidualCount), &why) == Status::ok);
+  CHECK(why.op == -1);
+  CHECK(why.message[0] == '\0');
+}
+
+TEST_CASE("graphs: the plan keeps every live tensor apart and stays near the lower bound") {
+  for (const auto& net : {std::make_pair(lsuv_test::kResidual, lsuv_test::kResidualCount),
+                          std::make_pair(lsuv_test::kDepthwise, lsuv_test::kDepthwiseCount),
+                          std::make_pair(lsuv::kSeedLayers, lsuv::kSeedLayerCount)}) {
+    lsuv::Model model;
+    const lsuv::ImageShape input = net.first == lsuv::kSeedLayers ? lsuv::kSeedInput
+                                   : net.first == lsuv_test::kResidual
+                                       ? lsuv::ImageShape{9, 10, 3}
+                                       : lsuv::ImageShape{12, 11, 1};
+    REQUIRE(model.configure(net.first, net.second, input, 8, lsuv_test::graph(net.second)) ==
+            Status::ok);
+    const lsuv::MemoryPlan plan = model.memory_plan();
+    CAPTURE(net.first[0].name);
+    CHECK(plan.activation_bytes >= plan.lower_bound_bytes);
+    CHECK(plan.activation_bytes <= plan.lower_bound_bytes + plan.lower_bound_bytes / 10);
+    // Two blocks alive at one op never overlap; an in-place op shares its input's block.
+    const auto overlap = [](std::size_t a, std::size_t na, std::size_t b, std::size_t nb) {
+      return na > 0 && nb > 0 && a < b + nb && b < a + na;
+    };
+    for (std::int32_t i = 0; i < model.layer_count(); ++i) {
+      const lsuv::Layer& a = model.layer(i);
+      CHECK(a.output_offset + a.output_bytes <= plan.activation_bytes);
+      CHECK_FALSE(overlap(a.output_offset, a.output_bytes, a.scratch_offset, a.scratch_bytes));
+      if (a.in_place) CHECK(a.output_offset == model.layer(a.inputs[0]).output_offset);
+      for (std::int32_t k = 0; k < a.input_count; ++k) {
+        if (a.inputs[k] < 0) continue;
+        const lsuv::Layer& in = model.layer(a.inputs[k]);
+        CHECK_FALSE(overlap(in.output_offset, in.output_bytes, a.scratch_offset, a.scratch_bytes));
+        if (!(a.in_place && k == 0) && a.inputs[k] != a.inputs[0])
+          CHECK_FALSE(overlap(in.output_offset, in.output_bytes, a.output_offset, a.output_bytes));
+      }
+    }
+  }
+}
+
+TEST_CASE("graphs: a chain's plan takes no more than the two ping-pong buffers it replaced") {
+  lsuv::Model model;
+  REQUIRE(model.configure(lsuv::kSeedLayers, lsuv::kSeedLayerCount, lsuv::kSeedInput, 64,
+                          lsuv_test::graph(lsuv::kSeedLayerCount)) == Status::ok);
+  const lsuv::MemoryPlan plan = model.memory_plan();
+  std::size_t largest_scratch = 0;
+  for (std::int32_t i = 0; i < model.layer_count(); ++i)
+    largest_scratch = std::max(largest_scratch, model.layer(i).scratch_bytes);
+  MESSAGE("seed model, batch 64: activations and scratch "
+          << plan.activation_bytes << " bytes, lower bound " << plan.lower_bound_bytes
+          << ", ping-pong " << plan.ping_pong_bytes << " + largest scratch " << largest_scratch);
+  CHECK(plan.activation_bytes <= plan.ping_pong_bytes + largest_scratch);
+}
+
 // --- Model-level contracts ---------------------------------------------------------------------
 
 TEST_CASE("kernel-backed Model::forward rejects batches outside 1..max_batch and null input") {
@@ -783,7 +956,7 @@ TEST_CASE("kernel-backed Model::forward before bind is not_bound") {
   CHECK(fresh.forward(input, 1) == Status::not_bound);
   const lsuv::LayerSpec layer = lsuv::conv2d("conv", 1, 2, 3);
   lsuv::Model configured;
-  REQUIRE(configured.configure(&layer, 1, {5, 5, 1}, 1) == Status::ok);
+  REQUIRE(configured.configure(&layer, 1, {5, 5, 1}, 1, lsuv_test::graph(1)) == Status::ok);
   CHECK(configured.forward(input, 1) == Status::not_bound);
 }
 
@@ -792,60 +965,69 @@ TEST_CASE("kernel-backed Model::configure rejects what PyTorch rejects") {
   const lsuv::ImageShape rgb = {8, 8, 3};
   SUBCASE("groups that do not divide the channels") {
     const lsuv::LayerSpec in_not_divisible = lsuv::conv2d("conv", 3, 4, 1).with_groups(2);
-    CHECK(model.configure(&in_not_divisible, 1, rgb, 1) == Status::invalid_argument);
+    CHECK(model.configure(&in_not_divisible, 1, rgb, 1, lsuv_test::graph(1)) ==
+          Status::invalid_argument);
     const lsuv::LayerSpec out_not_divisible = lsuv::conv2d("conv", 3, 4, 1).with_groups(3);
-    CHECK(model.configure(&out_not_divisible, 1, rgb, 1) == Status::invalid_argument);
+    CHECK(model.configure(&out_not_divisible, 1, rgb, 1, lsuv_test::graph(1)) ==
+          Status::invalid_argument);
     const lsuv::LayerSpec zero_groups = lsuv::conv2d("conv", 3, 3, 1).with_groups(0);
-    CHECK(model.configure(&zero_groups, 1, rgb, 1) == Status::invalid_argument);
+    CHECK(model.configure(&zero_groups, 1, rgb, 1, lsuv_test::graph(1)) ==
+          Status::invalid_argument);
   }
   SUBCASE("in_channels that differ from what arrives") {
     const lsuv::LayerSpec first = lsuv::conv2d("conv", 2, 4, 3);
-    CHECK(model.configure(&first, 1, rgb, 1) == Status::shape_mismatch);
+    CHECK(model.configure(&first, 1, rgb, 1, lsuv_test::graph(1)) == Status::shape_mismatch);
     const lsuv::LayerSpec second[] = {lsuv::conv2d("a", 3, 4, 3), lsuv::conv2d("b", 5, 4, 3)};
-    CHECK(model.configure(second, 2, rgb, 1) == Status::shape_mismatch);
+    CHECK(model.configure(second, 2, rgb, 1, lsuv_test::graph(2)) == Status::shape_mismatch);
     const lsuv::LayerSpec features[] = {lsuv::flatten("flat"), lsuv::linear("fc", 8 * 8, 2)};
-    CHECK(model.configure(features, 2, rgb, 1) == Status::shape_mismatch);
+    CHECK(model.configure(features, 2, rgb, 1, lsuv_test::graph(2)) == Status::shape_mismatch);
   }
   SUBCASE("a window larger than the padded input") {
     const lsuv::ImageShape small = {3, 5, 1};
     const lsuv::LayerSpec too_tall = lsuv::conv2d("conv", 1, 1, 4, 1);
-    CHECK(model.configure(&too_tall, 1, small, 1) == Status::shape_mismatch);
+    CHECK(model.configure(&too_tall, 1, small, 1, lsuv_test::graph(1)) == Status::shape_mismatch);
     const lsuv::LayerSpec too_wide = lsuv::conv2d("conv", 1, 1, 1, 6);
-    CHECK(model.configure(&too_wide, 1, small, 1) == Status::shape_mismatch);
+    CHECK(model.configure(&too_wide, 1, small, 1, lsuv_test::graph(1)) == Status::shape_mismatch);
     // Dilation 3 spans 7 rows; padding 1 makes 5 of the 3.
     const lsuv::LayerSpec dilated = lsuv::conv2d("conv", 1, 1, 3).with_dilation(3).with_padding(1);
-    CHECK(model.configure(&dilated, 1, small, 1) == Status::shape_mismatch);
+    CHECK(model.configure(&dilated, 1, small, 1, lsuv_test::graph(1)) == Status::shape_mismatch);
     // Exactly the padded size fits: one output row.
     const lsuv::LayerSpec exact = lsuv::conv2d("conv", 1, 1, 5).with_padding(1);
-    REQUIRE(model.configure(&exact, 1, small, 1) == Status::ok);
+    REQUIRE(model.configure(&exact, 1, small, 1, lsuv_test::graph(1)) == Status::ok);
     CHECK(model.output_shape() == lsuv::ImageShape{1, 3, 1});
     const lsuv::LayerSpec pool = lsuv::max_pool2d("pool", 4);
-    CHECK(model.configure(&pool, 1, small, 1) == Status::shape_mismatch);
+    CHECK(model.configure(&pool, 1, small, 1, lsuv_test::graph(1)) == Status::shape_mismatch);
     const lsuv::LayerSpec avg = lsuv::avg_pool2d("pool", 4);
-    CHECK(model.configure(&avg, 1, small, 1) == Status::shape_mismatch);
+    CHECK(model.configure(&avg, 1, small, 1, lsuv_test::graph(1)) == Status::shape_mismatch);
   }
   SUBCASE("pool padding above half the window") {
     const lsuv::LayerSpec pool = lsuv::max_pool2d("pool", 2).with_padding(2);
-    CHECK(model.configure(&pool, 1, rgb, 1) == Status::invalid_argument);
+    CHECK(model.configure(&pool, 1, rgb, 1, lsuv_test::graph(1)) == Status::invalid_argument);
     const lsuv::LayerSpec avg = lsuv::avg_pool2d("pool", 3).with_padding(0, 2);
-    CHECK(model.configure(&avg, 1, rgb, 1) == Status::invalid_argument);
+    CHECK(model.configure(&avg, 1, rgb, 1, lsuv_test::graph(1)) == Status::invalid_argument);
   }
   SUBCASE("duplicate or empty names") {
     const lsuv::LayerSpec duplicate[] = {lsuv::relu("r"), lsuv::conv2d("c", 3, 3, 1),
                                          lsuv::relu("r")};
-    CHECK(model.configure(duplicate, 3, rgb, 1) == Status::invalid_argument);
+    CHECK(model.configure(duplicate, 3, rgb, 1, lsuv_test::graph(3)) == Status::invalid_argument);
     const lsuv::LayerSpec empty[] = {lsuv::relu("r"), lsuv::relu("")};
-    CHECK(model.configure(empty, 2, rgb, 1) == Status::invalid_argument);
+    CHECK(model.configure(empty, 2, rgb, 1, lsuv_test::graph(2)) == Status::invalid_argument);
   }
-  SUBCASE("more than kMaxLayers layers") {
+  SUBCASE("any number of ops, as many as the graph arena holds") {
     std::vector<lsuv::LayerSpec> layers;
-    for (std::int32_t i = 0; i <= lsuv::Model::kMaxLayers; ++i) {
+    for (std::int32_t i = 0; i < 300; ++i) {
       const std::string name = "relu" + std::to_string(i);
       layers.push_back(lsuv::relu(name.c_str()));
     }
-    CHECK(model.configure(layers.data(), lsuv::Model::kMaxLayers + 1, rgb, 1) ==
-          Status::too_many_layers);
-    CHECK(model.configure(layers.data(), lsuv::Model::kMaxLayers, rgb, 1) == Status::ok);
+    CHECK(model.configure(layers.data(), 300, rgb, 1, lsuv_test::graph(300)) == Status::ok);
+    CHECK(model.layer_count() == 300);
+    std::vector<unsigned char> short_of_one(lsuv::Model::graph_bytes(300) - 1);
+    lsuv::Arena too_small(short_of_one.data(), short_of_one.size());
+    lsuv::ConfigureError why;
+    CHECK(model.configure(layers.data(), 300, rgb, 1, too_small, &why) == Status::arena_too_small);
+    CHECK(std::string(why.message).find("graph_bytes") != std::string::npos);
+    CHECK(too_small.used() == 0);
+    CHECK(model.layer_count() == 300);  // still the model configured before
   }
 }
 
@@ -854,27 +1036,29 @@ TEST_CASE("kernel-backed Model::configure reports sizes that overflow as size_ov
   constexpr std::int32_t kHuge = 1 << 20;
   // 2^60 floats an image times 2^20 images: more bytes than size_t counts.
   const lsuv::LayerSpec relu = lsuv::relu("relu");
-  CHECK(model.configure(&relu, 1, {kHuge, kHuge, kHuge}, kHuge) == Status::size_overflow);
-  // Huge channels: 2^20 x 2^20 x 2^20 output floats are 2^62 bytes a batch. One image fits in
-  // size_t (two buffers, 2^63 bytes), two images do not (the plan's sum), four make one
-  // buffer overflow by itself.
+  CHECK(model.configure(&relu, 1, {kHuge, kHuge, kHuge}, kHuge, lsuv_test::graph(1)) ==
+        Status::size_overflow);
+  // Huge channels: 2^20 x 2^20 x 2^20 output floats are 2^62 bytes an image (the input is the
+  // caller's). Two images still fit in size_t (2^63 bytes), four do not.
   const lsuv::LayerSpec wide = lsuv::conv2d("conv", 1, kHuge, 1);
   const lsuv::ImageShape plane = {kHuge, kHuge, 1};
   if (sizeof(std::size_t) >= 8) {
-    CHECK(model.configure(&wide, 1, plane, 1) == Status::ok);
+    CHECK(model.configure(&wide, 1, plane, 1, lsuv_test::graph(1)) == Status::ok);
+    CHECK(static_cast<std::uint64_t>(model.required_bytes()) > (std::uint64_t{1} << 62));
+    CHECK(model.configure(&wide, 1, plane, 2, lsuv_test::graph(1)) == Status::ok);
     CHECK(static_cast<std::uint64_t>(model.required_bytes()) > (std::uint64_t{1} << 63));
   } else {
-    CHECK(model.configure(&wide, 1, plane, 1) == Status::size_overflow);
+    CHECK(model.configure(&wide, 1, plane, 1, lsuv_test::graph(1)) == Status::size_overflow);
   }
-  CHECK(model.configure(&wide, 1, plane, 2) == Status::size_overflow);
-  CHECK(model.configure(&wide, 1, plane, 4) == Status::size_overflow);
+  CHECK(model.configure(&wide, 1, plane, 4, lsuv_test::graph(1)) == Status::size_overflow);
   // A conv whose fan-in (kernel_h * kernel_w * in_channels) exceeds int32: PyTorch's weight
   // columns could no longer be numbered (Layer::fan_in, parameter_index).
   const lsuv::LayerSpec deep = lsuv::conv2d("conv", 1024, 1, 2048);
-  CHECK(model.configure(&deep, 1, {2048, 2048, 1024}, 1) == Status::size_overflow);
+  CHECK(model.configure(&deep, 1, {2048, 2048, 1024}, 1, lsuv_test::graph(1)) ==
+        Status::size_overflow);
   // Each dimension and the batch have a ceiling.
-  CHECK(model.configure(&relu, 1, {1, 1, std::numeric_limits<std::int32_t>::max()}, 1) ==
-        Status::size_overflow);
-  CHECK(model.configure(&relu, 1, {1, 1, 1}, std::numeric_limits<std::int32_t>::max()) ==
-        Status::size_overflow);
+  CHECK(model.configure(&relu, 1, {1, 1, std::numeric_limits<std::int32_t>::max()}, 1,
+                        lsuv_test::graph(1)) == Status::size_overflow);
+  CHECK(model.configure(&relu, 1, {1, 1, 1}, std::numeric_limits<std::int32_t>::max(),
+                        lsuv_test::graph(1)) == Status::size_overflow);
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "graph_models.hpp"
 #include "lsuv/batch_source.hpp"
 #include "lsuv/lsuv_initialize.hpp"
 #include "lsuv/running_stats.hpp"
@@ -30,16 +31,26 @@ constexpr std::int32_t kBatch = 8;
 constexpr std::int32_t kImages = 4 * kBatch - 3;  // a last, partial batch
 
 // Per-layer output statistics over every image of a source, measured by running the model.
+// What LSUV normalises for each conv2d / linear op: its output, or that of the BatchNorm2d that
+// follows it as its only reader (lsuv_measured_op), filed under the conv's index.
 class PreActivationStats final : public lsuv::LayerObserver {
  public:
+  explicit PreActivationStats(const lsuv::Model& model) : model_(&model) {}
   void observe(std::int32_t index, const lsuv::Layer& layer, lsuv::ConstTensorView out) override {
-    if (lsuv::has_parameters(layer.spec.kind)) stats[index].add(out.data, out.elements());
+    const std::int32_t conv =
+        layer.spec.kind == lsuv::LayerKind::batch_norm2d ? layer.inputs[0] : index;
+    if (conv >= 0 && lsuv::has_parameters(model_->layer(conv).spec.kind) &&
+        lsuv::lsuv_measured_op(*model_, conv) == index)
+      stats[conv].add(out.data, out.elements());
   }
-  lsuv::RunningStats stats[lsuv::Model::kMaxLayers];
+  lsuv::RunningStats stats[64];  // by op index: enough for the test networks
+
+ private:
+  const lsuv::Model* model_;
 };
 
 PreActivationStats measure(lsuv::Model& model, lsuv::BatchSource& source) {
-  PreActivationStats observer;
+  PreActivationStats observer(model);
   std::vector<float> batch(static_cast<std::size_t>(source.max_batch_size()) *
                            source.image_shape().elements());
   for (std::int32_t b = 0; b < source.batch_count(); ++b) {
@@ -66,7 +77,7 @@ TEST_CASE("LSUV seed variant: every layer's pre-activation has mean 0 and std 1 
   lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
 
   const PreActivationStats before = measure(m->model, source);
-  lsuv::LsuvReport report;
+  lsuv_test::Report report;
   REQUIRE(run_lsuv(m->model, source, lsuv::LsuvOptions(), &report) == Status::ok);
   CHECK(report.count == 4);
   CHECK(report.batches == 4);
@@ -100,7 +111,7 @@ TEST_CASE("LSUV paper variant: |var - 1| < tol on every layer, biases untouched"
   lsuv::LsuvOptions options;
   options.variant = lsuv::LsuvVariant::paper;
   options.tolerance = 0.02;
-  lsuv::LsuvReport report;
+  lsuv_test::Report report;
   REQUIRE(run_lsuv(m->model, source, options, &report) == Status::ok);
   const PreActivationStats after = measure(m->model, source);
   for (std::int32_t i = 0; i < report.count; ++i) {
@@ -122,7 +133,7 @@ TEST_CASE("LSUV paper variant with orthonormal pre-init converges too") {
   options.variant = lsuv::LsuvVariant::paper;
   options.orthonormal_preinit = true;
   options.seed = 9;
-  lsuv::LsuvReport report;
+  lsuv_test::Report report;
   REQUIRE(run_lsuv(m->model, source, options, &report) == Status::ok);
   for (std::int32_t i = 0; i < report.count; ++i)
     CHECK(report.layers[i].status == lsuv::LsuvLayerStatus::converged);
@@ -136,7 +147,7 @@ TEST_CASE("LSUV gives bit-identical weights with the input cache and without it"
   const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 4);
   lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
   lsuv::LsuvOptions options;
-  lsuv::LsuvReport with_cache, without_cache;
+  lsuv_test::Report with_cache, without_cache;
   options.cache = lsuv::LsuvCache::always;
   REQUIRE(run_lsuv(cached->model, source, options, &with_cache) == Status::ok);
   options.cache = lsuv::LsuvCache::never;
@@ -177,7 +188,7 @@ TEST_CASE("LSUV per-channel mode normalises every output channel") {
   }
 }
 
-TEST_CASE("LSUV layer_mask touches only the selected layers") {
+TEST_CASE("LSUV touches only the selected layers") {
   auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
   const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 6);
   lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
@@ -186,8 +197,10 @@ TEST_CASE("LSUV layer_mask touches only the selected layers") {
   const std::vector<float> conv1_before(m->model.layer(0).weights,
                                         m->model.layer(0).weights + m->model.layer(0).weight_count);
   lsuv::LsuvOptions options;
-  options.layer_mask = (1u << 0) | (1u << 8);  // conv1 and l1
-  lsuv::LsuvReport report;
+  const std::int32_t selection[] = {8, 0, 8};  // l1 and conv1, in any order, repeats allowed
+  options.layers = selection;
+  options.layer_count = 3;
+  lsuv_test::Report report;
   REQUIRE(run_lsuv(m->model, source, options, &report) == Status::ok);
   CHECK(report.count == 2);
   CHECK(report.layers[0].layer_index == 0);
@@ -209,7 +222,9 @@ TEST_CASE("LSUV of only a late layer caches inputs larger than that layer's") {
   const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 12);
   lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
   lsuv::LsuvOptions options;
-  options.layer_mask = 1u << 8;
+  const std::int32_t only_l1[] = {8};
+  options.layers = only_l1;
+  options.layer_count = 1;
   options.cache = lsuv::LsuvCache::always;
   REQUIRE(run_lsuv(cached->model, source, options, nullptr) == Status::ok);
   options.cache = lsuv::LsuvCache::never;
@@ -227,12 +242,14 @@ TEST_CASE("LSUV on blank input reports zero variance and leaves the model unchan
   const std::vector<float> images(kImages * kInput.elements(), 0.0f);
   lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
   const std::vector<float> before = lsuv_test::snapshot(m->model);
-  lsuv::LsuvReport report;
+  lsuv_test::Report report;
   CHECK(run_lsuv(m->model, source, lsuv::LsuvOptions(), &report) == Status::zero_variance);
   CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
-  REQUIRE(report.count >= 1);
-  CHECK(report.count == 1);
+  // One entry per conv2d / linear; the run stopped at the first.
+  REQUIRE(report.count == lsuv::lsuv_report_size(m->model, lsuv::LsuvOptions()));
   CHECK(report.layers[0].status == lsuv::LsuvLayerStatus::zero_variance);
+  for (std::int32_t i = 1; i < report.count; ++i)
+    CHECK(report.layers[i].status == lsuv::LsuvLayerStatus::not_run);
 }
 
 TEST_CASE("LSUV with dead ReLUs: zero variance downstream, or skipped on request") {
@@ -246,7 +263,7 @@ TEST_CASE("LSUV with dead ReLUs: zero variance downstream, or skipped on request
 
   lsuv::LsuvOptions options;
   options.variant = lsuv::LsuvVariant::paper;  // does not move biases, so relu1 stays dead
-  lsuv::LsuvReport report;
+  lsuv_test::Report report;
   CHECK(run_lsuv(m->model, source, options, &report) == Status::zero_variance);
   CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
   CHECK(report.layers[0].status == lsuv::LsuvLayerStatus::converged);
@@ -272,7 +289,7 @@ TEST_CASE("LSUV with a NaN in the calibration data fails cleanly with non_finite
   for (lsuv::LsuvCache cache : {lsuv::LsuvCache::always, lsuv::LsuvCache::never}) {
     lsuv::LsuvOptions options;
     options.cache = cache;
-    lsuv::LsuvReport report;
+    lsuv_test::Report report;
     CHECK(run_lsuv(m->model, source, options, &report) == Status::non_finite);
     CHECK(report.layers[0].status == lsuv::LsuvLayerStatus::non_finite);
     CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
@@ -288,7 +305,7 @@ TEST_CASE("LSUV with a NaN weight fails cleanly with non_finite") {
   const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 9);
   lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
   const std::vector<float> before = lsuv_test::snapshot(m->model);
-  lsuv::LsuvReport report;
+  lsuv_test::Report report;
   CHECK(run_lsuv(m->model, source, lsuv::LsuvOptions(), &report) == Status::non_finite);
   CHECK(report.layers[2].status == lsuv::LsuvLayerStatus::non_finite);
   CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
@@ -327,13 +344,13 @@ TEST_CASE("LSUV scratch: exact size, one byte short, and fallback to recomputati
   options.cache = lsuv::LsuvCache::automatic;
   {
     lsuv::Arena lean(buffer, lean_bytes);
-    lsuv::LsuvReport report;
+    lsuv_test::Report report;
     CHECK(lsuv::lsuv_initialize(m->model, source, options, lean, &report) == Status::ok);
     CHECK_FALSE(report.cached_inputs);
   }
   {
     lsuv::Arena exact(buffer, cached_bytes);
-    lsuv::LsuvReport report;
+    lsuv_test::Report report;
     CHECK(lsuv::lsuv_initialize(m->model, source, options, exact, &report) == Status::ok);
     CHECK(report.cached_inputs);
   }
@@ -362,7 +379,8 @@ TEST_CASE("LSUV rejects bad arguments without touching the model") {
   CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
 
   lsuv::Model unbound;
-  REQUIRE(unbound.configure(kSmallSeed, kLayers, kInput, kBatch) == Status::ok);
+  REQUIRE(unbound.configure(kSmallSeed, kLayers, kInput, kBatch, lsuv_test::graph(kLayers)) ==
+          Status::ok);
   unsigned char scratch[256];
   lsuv::Arena arena(scratch, sizeof scratch);
   CHECK(lsuv::lsuv_initialize(unbound, source, lsuv::LsuvOptions(), arena, nullptr) ==
@@ -430,14 +448,111 @@ TEST_CASE(
   options.cache = lsuv::LsuvCache::automatic;
   {
     lsuv::Arena arena(misaligned, bytes);
-    lsuv::LsuvReport report;
+    lsuv_test::Report report;
     CHECK(lsuv::lsuv_initialize(m->model, source, options, arena, &report) == Status::ok);
     CHECK_FALSE(report.cached_inputs);  // documented at lsuv_scratch_bytes
   }
   {
     lsuv::Arena arena(misaligned, bytes + lsuv::Arena::kAlignment - 1);
-    lsuv::LsuvReport report;
+    lsuv_test::Report report;
     CHECK(lsuv::lsuv_initialize(m->model, source, options, arena, &report) == Status::ok);
     CHECK(report.cached_inputs);
   }
+}
+
+TEST_CASE("LSUV on a residual network: every conv and linear at mean 0, std 1; Adds reported") {
+  using lsuv_test::kResidual;
+  using lsuv_test::kResidualCount;
+  using lsuv_test::kResidualInput;
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kResidualInput, 21);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kResidualInput, kBatch);
+  auto cached = lsuv_test::make_model(kResidual, kResidualCount, kResidualInput, kBatch);
+  auto recomputed = lsuv_test::make_model(kResidual, kResidualCount, kResidualInput, kBatch);
+  lsuv::LsuvOptions options;
+  options.cache = lsuv::LsuvCache::always;
+  lsuv_test::Report report;
+  REQUIRE(run_lsuv(cached->model, source, options, &report) == Status::ok);
+  CHECK(report.cached_inputs);
+  options.cache = lsuv::LsuvCache::never;
+  lsuv_test::Report recomputed_report;
+  REQUIRE(run_lsuv(recomputed->model, source, options, &recomputed_report) == Status::ok);
+  CHECK_FALSE(recomputed_report.cached_inputs);
+  // The cache holds every tensor alive at each layer (the skip connections too): the same
+  // parameters as recomputing each layer's input from the images.
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(cached->model),
+                             lsuv_test::snapshot(recomputed->model)));
+
+  const PreActivationStats after = measure(cached->model, source);
+  std::int32_t normalised = 0, adds = 0;
+  REQUIRE(report.count == lsuv::lsuv_report_size(cached->model, lsuv::LsuvOptions()));
+  for (std::int32_t k = 0; k < report.count; ++k) {
+    const lsuv::LsuvLayerReport& entry = report.layers[k];
+    const lsuv::Layer& layer = cached->model.layer(entry.layer_index);
+    CAPTURE(layer.spec.name);
+    if (layer.spec.kind == lsuv::LayerKind::add) {
+      ++adds;
+      CHECK(entry.status == lsuv::LsuvLayerStatus::measured);
+      CHECK(entry.std_after > 0.0);
+      CHECK(entry.channel_std_min_after <= entry.channel_std_max_after);
+      CHECK(recomputed_report.layers[k].std_after ==
+            doctest::Approx(entry.std_after).epsilon(1e-9));
+      continue;
+    }
+    ++normalised;
+    CHECK(entry.status == lsuv::LsuvLayerStatus::converged);
+    CHECK(std::fabs(entry.mean_after) < 1e-4);
+    CHECK(std::fabs(entry.std_after - 1.0) < 1e-3);
+    // The model's own forward pass agrees with what LSUV measured.
+    const lsuv::RunningStats& s = after.stats[entry.layer_index];
+    CHECK(std::fabs(s.mean()) < 1e-4);
+    CHECK(std::fabs(s.stddev() - 1.0) < 1e-3);
+  }
+  CHECK(normalised == 8);  // 7 convs (the dead branch included) and the linear
+  CHECK(adds == 2);
+}
+
+TEST_CASE("LSUV on a depthwise-separable network with batch norm, per channel") {
+  using lsuv_test::kDepthwise;
+  using lsuv_test::kDepthwiseCount;
+  using lsuv_test::kDepthwiseInput;
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kDepthwiseInput, 22);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kDepthwiseInput, kBatch);
+  auto m = lsuv_test::make_model(kDepthwise, kDepthwiseCount, kDepthwiseInput, kBatch);
+  lsuv::LsuvOptions options;
+  options.per_channel = true;
+  lsuv_test::Report report;
+  REQUIRE(run_lsuv(m->model, source, options, &report) == Status::ok);
+  REQUIRE(report.count == 5);
+  for (std::int32_t k = 0; k < report.count; ++k) {
+    CAPTURE(k);
+    CHECK(report.layers[k].status == lsuv::LsuvLayerStatus::converged);
+    CHECK(report.layers[k].channel_std_min_after == doctest::Approx(1.0).epsilon(1e-3));
+    CHECK(report.layers[k].channel_std_max_after == doctest::Approx(1.0).epsilon(1e-3));
+  }
+}
+
+TEST_CASE("LSUV refuses a selection of an op that has no weights, and a report too small") {
+  auto m = lsuv_test::make_model(kSmallSeed, kLayers, kInput, kBatch);
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 23);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
+  const std::vector<float> before = lsuv_test::snapshot(m->model);
+  lsuv::LsuvOptions options;
+  const std::int32_t relu1[] = {1};
+  options.layers = relu1;
+  options.layer_count = 1;
+  CHECK(lsuv::lsuv_report_size(m->model, options) == -1);
+  CHECK(run_lsuv(m->model, source, options, nullptr) == Status::invalid_argument);
+  const std::int32_t beyond[] = {kLayers};
+  options.layers = beyond;
+  CHECK(run_lsuv(m->model, source, options, nullptr) == Status::invalid_argument);
+  options = lsuv::LsuvOptions();
+  lsuv::LsuvLayerReport entries[3];
+  lsuv::LsuvReport small(entries, 3);  // the model reports 4 entries
+  CHECK(run_lsuv(m->model, source, options, &small) == Status::invalid_argument);
+  CHECK(lsuv_test::same_bits(lsuv_test::snapshot(m->model), before));
+  // A report without entries gets the totals only.
+  lsuv::LsuvReport totals;
+  REQUIRE(run_lsuv(m->model, source, options, &totals) == Status::ok);
+  CHECK(totals.count == 0);
+  CHECK(totals.images == kImages);
 }

@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "graph_memory.hpp"
 #include "lsuv/model.hpp"
 #include "lsuv/seed_model.hpp"
 
@@ -11,7 +12,8 @@ using lsuv::kSeedLayers;
 
 TEST_CASE("the seed's model plans the shapes PyTorch computes") {
   lsuv::Model model;
-  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 64) == lsuv::Status::ok);
+  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 64, lsuv_test::graph(10)) ==
+          lsuv::Status::ok);
   CHECK(model.layer(0).output == lsuv::ImageShape{13, 13, 8});
   CHECK(model.layer(2).output == lsuv::ImageShape{15, 15, 16});
   CHECK(model.layer(4).output == lsuv::ImageShape{17, 17, 32});
@@ -24,7 +26,8 @@ TEST_CASE("the seed's model plans the shapes PyTorch computes") {
 
 TEST_CASE("required_bytes is exact: one byte less fails, the count itself binds") {
   lsuv::Model model;
-  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 4) == lsuv::Status::ok);
+  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 4, lsuv_test::graph(10)) ==
+          lsuv::Status::ok);
   const std::size_t bytes = model.required_bytes();
   REQUIRE(bytes > 0);
   alignas(lsuv::Arena::kAlignment) static unsigned char buffer[1 << 20];
@@ -42,7 +45,8 @@ TEST_CASE("required_bytes is exact: one byte less fails, the count itself binds"
 
 TEST_CASE("parameters copy out and back in, in layer order, and bad calls change nothing") {
   lsuv::Model model;
-  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 1) == lsuv::Status::ok);
+  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 1, lsuv_test::graph(10)) ==
+          lsuv::Status::ok);
   std::vector<float> values(model.parameter_count());
   CHECK(values.size() == 8 * 25 + 8 + 16 * 72 + 16 + 32 * 144 + 32 + 32 * 288 + 32 + 320 + 10);
   CHECK(model.copy_parameters_to(values.data(), values.size()) == lsuv::Status::not_bound);
@@ -70,7 +74,8 @@ TEST_CASE("parameters copy out and back in, in layer order, and bad calls change
 
 TEST_CASE("copy_parameters_from refuses NaN and Inf as non_finite and changes nothing") {
   lsuv::Model model;
-  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 1) == lsuv::Status::ok);
+  REQUIRE(model.configure(kSeedLayers, 10, {28, 28, 1}, 1, lsuv_test::graph(10)) ==
+          lsuv::Status::ok);
   std::vector<unsigned char> memory(model.required_bytes() + lsuv::Arena::kAlignment);
   lsuv::Arena arena(memory.data(), memory.size());
   REQUIRE(model.bind(arena) == lsuv::Status::ok);

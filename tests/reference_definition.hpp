@@ -160,6 +160,51 @@ inline NchwTensor relu(const NchwTensor& x) {
   return y;
 }
 
+// min(max(x, lo), hi): ReLU6 and Hardtanh; exact, so the bound carries over.
+inline NchwTensor clamp(const NchwTensor& x, double lo, double hi) {
+  NchwTensor y = x;
+  for (double& v : y.value) v = std::min(std::max(v, lo), hi);
+  return y;
+}
+
+// The element-wise sum of tensors of one shape: one float rounding per term.
+inline NchwTensor add(const std::vector<const NchwTensor*>& terms) {
+  NchwTensor y = *terms[0];
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    double sum = 0.0, magnitude = 0.0, inherited = 0.0;
+    for (const NchwTensor* t : terms) {
+      sum += t->value[i];
+      magnitude += std::fabs(t->value[i]);
+      inherited += t->error_bound[i];
+    }
+    y.value[i] = sum;
+    y.error_bound[i] = inherited + rounding_bound(static_cast<double>(terms.size()), magnitude);
+  }
+  return y;
+}
+
+// torch.nn.BatchNorm2d in eval mode: (x - mean) / sqrt(var + eps) * gamma + beta per channel.
+inline NchwTensor batch_norm2d(const NchwTensor& x, const std::vector<float>& gamma,
+                               const std::vector<float>& beta, const std::vector<float>& mean,
+                               const std::vector<float>& var, double eps) {
+  NchwTensor y = x;
+  for (std::int32_t n = 0; n < x.n; ++n)
+    for (std::int32_t c = 0; c < x.c; ++c) {
+      const double scale = gamma[c] / std::sqrt(var[c] + eps);
+      for (std::int32_t yy = 0; yy < x.h; ++yy)
+        for (std::int32_t xx = 0; xx < x.w; ++xx) {
+          const std::size_t at = x.index(n, c, yy, xx);
+          y.value[at] = (x.value[at] - mean[c]) * scale + beta[c];
+          // scale and shift are computed in float, then one multiply-add.
+          const double magnitude =
+              std::fabs(x.value[at] * scale) + std::fabs(mean[c] * scale) + std::fabs(beta[c]);
+          y.error_bound[at] = x.error_bound[at] * std::fabs(scale) * (1.0 + 8 * FLT_EPSILON) +
+                              rounding_bound(8.0, magnitude);
+        }
+    }
+  return y;
+}
+
 // The largest input in each window; taps in the padding are not candidates.
 inline NchwTensor max_pool2d(const NchwTensor& x, const Pool2dArgs& a) {
   NchwTensor y(x.n, x.c, output_size(x.h, a.kernel_h, a.stride_h, a.pad_h, 1),

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "graph_memory.hpp"
 #include "lsuv/arena.hpp"
 #include "lsuv/cpu.hpp"
 #include "lsuv/init.hpp"
@@ -33,7 +34,8 @@ inline std::unique_ptr<BoundModel> make_model(
     const lsuv::LayerSpec* layers, std::int32_t count, lsuv::ImageShape input,
     std::int32_t max_batch, lsuv::Initializer init = lsuv::Initializer::pytorch_default) {
   auto bound = std::make_unique<BoundModel>();
-  REQUIRE(bound->model.configure(layers, count, input, max_batch) == lsuv::Status::ok);
+  REQUIRE(bound->model.configure(layers, count, input, max_batch, lsuv_test::graph(count)) ==
+          lsuv::Status::ok);
   bound->memory.resize(bound->model.required_bytes() + lsuv::Arena::kAlignment);
   bound->arena = std::make_unique<lsuv::Arena>(bound->memory.data(), bound->memory.size());
   REQUIRE(bound->model.bind(*bound->arena) == lsuv::Status::ok);

@@ -71,3 +71,26 @@ TEST_CASE("tensor layout: Linear then ReLU is (N, F)") {
   CHECK(layout.flat);
   CHECK(layout.order.elements() == 3);
 }
+
+TEST_CASE("tensor layout: the walk back follows each op's first input, not the op before") {
+  // The last op adds a Flatten (its first input) and a Linear that runs after that Flatten:
+  // walking back op by op would stop at the Linear and keep H x W x C order.
+  const lsuv::LayerSpec layers[] = {
+      lsuv::relu("r"),
+      lsuv::flatten("f"),
+      lsuv::linear("l", 8, 8).with_input("r"),
+      lsuv::add("sum", "f", "l"),
+  };
+  auto bound = lsuv_test::make_model(layers, 4, {2, 2, 2}, 1);
+  const lsuv::Layer& linear = bound->model.layer(2);
+  for (std::size_t k = 0; k < linear.weight_count; ++k) linear.weights[k] = 0.0f;
+  for (std::size_t k = 0; k < linear.bias_count; ++k) linear.bias[k] = 0.0f;
+  const float input[] = {0, 10, 1, 11, 2, 12, 3, 13};
+  REQUIRE(bound->model.forward(input, 1) == lsuv::Status::ok);
+  const lsuv::TorchOutputLayout layout = lsuv::torch_output_layout(bound->model);
+  CHECK(layout.flat);
+  CHECK(layout.order == lsuv::ImageShape{2, 2, 2});
+  std::vector<float> out(8);
+  lsuv::output_to_torch(bound->model, 1, out.data());
+  CHECK(out == kChw);
+}

@@ -10,6 +10,7 @@
 
 #include <doctest/doctest.h>
 
+#include "graph_memory.hpp"
 #include "lsuv/io/npy.hpp"
 #include "lsuv/io/weights.hpp"
 #include "lsuv/model.hpp"
@@ -35,7 +36,7 @@ struct BoundModel {
   std::vector<unsigned char> memory;
 
   BoundModel() {
-    REQUIRE(model.configure(kLayers, 5, kInput, 2) == Status::ok);
+    REQUIRE(model.configure(kLayers, 5, kInput, 2, lsuv_test::graph(5)) == Status::ok);
     memory.resize(model.required_bytes() + lsuv::Arena::kAlignment);
     lsuv::Arena arena(memory.data(), memory.size());
     REQUIRE(model.bind(arena) == Status::ok);
@@ -293,7 +294,7 @@ TEST_CASE("weights: a bias file for a bias-less layer is ignored") {
 
 TEST_CASE("weights: unbound models, missing directories and bad arguments") {
   lsuv::Model unbound;
-  REQUIRE(unbound.configure(kLayers, 5, kInput, 1) == Status::ok);
+  REQUIRE(unbound.configure(kLayers, 5, kInput, 1, lsuv_test::graph(5)) == Status::ok);
   const std::string directory = scratch_directory("unbound");
   CHECK(lsuv::save_weights(unbound, directory.c_str()) == Status::not_bound);
   CHECK(access(directory.c_str(), F_OK) != 0);  // nothing created
@@ -314,7 +315,7 @@ TEST_CASE("weights: unbound models, missing directories and bad arguments") {
   // A layer name is a file name: a path separator in it is refused before any file is touched.
   const lsuv::LayerSpec escaping[] = {lsuv::linear("../fc", 120, 2)};
   lsuv::Model named;
-  REQUIRE(named.configure(escaping, 1, kInput, 1) == Status::ok);
+  REQUIRE(named.configure(escaping, 1, kInput, 1, lsuv_test::graph(1)) == Status::ok);
   std::vector<unsigned char> memory(named.required_bytes() + lsuv::Arena::kAlignment);
   lsuv::Arena arena(memory.data(), memory.size());
   REQUIRE(named.bind(arena) == Status::ok);
@@ -332,4 +333,80 @@ TEST_CASE("weights: unbound models, missing directories and bad arguments") {
   struct stat info;
   CHECK((stat(file.c_str(), &info) == 0 && S_ISREG(info.st_mode)));
   std::remove(file.c_str());
+}
+
+TEST_CASE("weights: BatchNorm2d and nested names load and save as PyTorch's state_dict") {
+  const lsuv::LayerSpec layers[] = {
+      lsuv::conv2d("layer1.0.conv1", 2, 3, 3).without_bias(),
+      lsuv::batch_norm2d("layer1.0.bn1", 3),
+  };
+  const auto bind = [&](lsuv::Model& model, std::vector<unsigned char>& memory) {
+    REQUIRE(model.configure(layers, 2, {5, 5, 2}, 1, lsuv_test::graph(2)) == Status::ok);
+    memory.resize(model.required_bytes() + lsuv::Arena::kAlignment);
+    lsuv::Arena arena(memory.data(), memory.size());
+    REQUIRE(model.bind(arena) == Status::ok);
+  };
+  lsuv::Model source;
+  std::vector<unsigned char> source_memory;
+  bind(source, source_memory);
+  const lsuv::Layer& bn = source.layer(1);
+  // PyTorch's construction: gamma 1, beta 0, mean 0, variance 1, no batches seen.
+  CHECK(bn.weights[2] == 1.0f);
+  CHECK(bn.bias[2] == 0.0f);
+  CHECK(bn.running_mean[2] == 0.0f);
+  CHECK(bn.running_var[2] == 1.0f);
+  CHECK(*bn.batches_tracked == 0);
+  for (int c = 0; c < 3; ++c) {
+    bn.weights[c] = 0.5f + c;
+    bn.bias[c] = -0.25f * c;
+    bn.running_mean[c] = 0.125f * c;
+    bn.running_var[c] = 2.0f + c;
+  }
+  *bn.batches_tracked = 937;
+  for (std::size_t k = 0; k < source.layer(0).weight_count; ++k)
+    source.layer(0).weights[k] = 0.01f * static_cast<float>(k);
+  const std::string directory = scratch_directory("batch_norm");
+  REQUIRE(lsuv::save_weights(source, directory.c_str()) == Status::ok);
+
+  CHECK(read(file_in(directory, "layer1.0.bn1.running_var.npy")).shape ==
+        std::vector<std::int64_t>{3});
+  NpyArray tracked;
+  REQUIRE(lsuv::read_npy(file_in(directory, "layer1.0.bn1.num_batches_tracked.npy").c_str(),
+                         &tracked) == Status::ok);
+  CHECK(tracked.dtype == lsuv::NpyDtype::int64);
+  CHECK(tracked.shape.empty());
+  CHECK(tracked.as_int64()[0] == 937);
+
+  lsuv::Model target;
+  std::vector<unsigned char> target_memory;
+  bind(target, target_memory);
+  REQUIRE(lsuv::load_weights(target, directory.c_str()) == Status::ok);
+  std::vector<float> a(source.parameter_count()), b(target.parameter_count());
+  REQUIRE(source.copy_parameters_to(a.data(), a.size()) == Status::ok);
+  REQUIRE(target.copy_parameters_to(b.data(), b.size()) == Status::ok);
+  CHECK(a == b);
+  CHECK(*target.layer(1).batches_tracked == 937);
+
+  // A negative variance, or a count that is not an int64 scalar, is refused; nothing changes.
+  lsuv::Model fresh;
+  std::vector<unsigned char> fresh_memory;
+  bind(fresh, fresh_memory);
+  std::vector<float> before(fresh.parameter_count());
+  REQUIRE(fresh.copy_parameters_to(before.data(), before.size()) == Status::ok);
+  write_floats(file_in(directory, "layer1.0.bn1.running_var.npy"), {3}, {1.0f, -0.5f, 1.0f});
+  lsuv::FileError why;
+  CHECK(lsuv::load_weights(fresh, directory.c_str(), &why) == Status::bad_format);
+  CHECK(std::string(why.message).find("negative variance at element 1") != std::string::npos);
+  write_floats(file_in(directory, "layer1.0.bn1.running_var.npy"), {3}, {1.0f, 1.0f, 1.0f});
+  write_floats(file_in(directory, "layer1.0.bn1.num_batches_tracked.npy"), {}, {3.0f});
+  CHECK(lsuv::load_weights(fresh, directory.c_str(), &why) == Status::unsupported);
+  CHECK(std::string(why.message).find("an int64 scalar") != std::string::npos);
+  std::vector<float> after(fresh.parameter_count());
+  REQUIRE(fresh.copy_parameters_to(after.data(), after.size()) == Status::ok);
+  CHECK(after == before);
+  for (const char* name : {"layer1.0.conv1.weight.npy", "layer1.0.bn1.weight.npy",
+                           "layer1.0.bn1.bias.npy", "layer1.0.bn1.running_mean.npy",
+                           "layer1.0.bn1.running_var.npy", "layer1.0.bn1.num_batches_tracked.npy"})
+    std::remove(file_in(directory, name).c_str());
+  rmdir(directory.c_str());
 }

@@ -1,16 +1,23 @@
-// Model: a sequential network with all of its memory planned up front.
+// Model: a graph of ops over named tensors, with all of its memory planned up front.
 //
+//   alignas(lsuv::Arena::kAlignment) static unsigned char records[lsuv::Model::graph_bytes(10)];
+//   lsuv::Arena graph(records, sizeof records);
 //   lsuv::Model model;
-//   LSUV_TRY(model.configure(layers, n_layers, {28, 28, 1}, /*max_batch=*/64));
+//   LSUV_TRY(model.configure(layers, 10, {28, 28, 1}, /*max_batch=*/64, graph));
 //   // model.required_bytes() is exact for a buffer aligned to Arena::kAlignment.
 //   lsuv::Arena arena(buffer, sizeof buffer);
 //   LSUV_TRY(model.bind(arena));
 //   LSUV_TRY(model.forward(images, batch));   // no heap allocation, ever
 //   lsuv::ConstTensorView logits = model.output();
 //
-// configure() checks shapes and sizes only; bind() takes parameters and two activation buffers
-// from the arena. Parameters are stored in the layout the kernels read (see Layer); import and
-// export through lsuv/io convert from and to PyTorch's layouts.
+// configure() resolves every op's inputs, checks shapes and sizes, writes one record per op
+// into the `graph` arena (so the number of ops is bounded by the caller's memory only) and plans
+// the activations: each tensor gets an offset that is reserved from the op that produces it to
+// the last op that reads it, and an op that allows it (ReLU and the other clamps, BatchNorm,
+// Flatten) writes over its input when nothing reads that input later. bind() then takes the
+// parameters and the planned activation region from the arena. Parameters are stored in the
+// layout the kernels read (see Layer); import and export through lsuv/io convert from and to
+// PyTorch's layouts.
 #pragma once
 
 #include <cstddef>
@@ -23,25 +30,41 @@
 #include "lsuv/tensor.hpp"
 
 namespace lsuv {
-
 namespace kernels {
 struct ChannelMoments;
 }
 
 struct Layer {
   LayerSpec spec;
-  ImageShape input;   // per image, as it arrives at this layer
+  // The ops whose outputs this op reads, in order; -1 is the network input.
+  std::int32_t inputs[LayerSpec::kMaxInputs] = {-1, -1, -1, -1};
+  std::int32_t input_count = 1;
+  ImageShape input;   // per image, of the first input
   ImageShape output;  // per image, as it leaves
   // For linear layers: the shape whose C x H x W order numbers the input features in PyTorch
   // (the input of a preceding Flatten); equal to `input` otherwise.
   ImageShape feature_shape;
-  // Parameters, null for layers without. Conv2d weights are [kh][kw][in_c / groups][out_c],
-  // linear weights [in][out] with inputs in NHWC order; use parameter_index() to address them
-  // in PyTorch's numbering.
+  // Parameters, null for ops without. Conv2d weights are [kh][kw][in_c / groups][out_c],
+  // linear weights [in][out] with inputs in NHWC order (use parameter_index() to address them in
+  // PyTorch's numbering); batch_norm2d keeps gamma in `weights` and beta in `bias`.
   float* weights = nullptr;
   float* bias = nullptr;
   std::size_t weight_count = 0;
   std::size_t bias_count = 0;
+  // batch_norm2d only: the running statistics of eval mode, and PyTorch's num_batches_tracked.
+  float* running_mean = nullptr;
+  float* running_var = nullptr;
+  std::int64_t* batches_tracked = nullptr;
+
+  // The plan (set by configure): where the output lives in the activation region, in bytes for
+  // max_batch images; the kernel scratch this op needs while it runs; the last op that reads the
+  // output (layer_count() for the network's output).
+  std::size_t output_offset = 0;
+  std::size_t output_bytes = 0;
+  std::size_t scratch_offset = 0;
+  std::size_t scratch_bytes = 0;
+  std::int32_t last_use = 0;
+  bool in_place = false;  // the output shares its first input's storage
 
   // PyTorch's fan-in: the length of one row of weight.view(out, -1).
   std::int32_t fan_in() const;
@@ -49,7 +72,25 @@ struct Layer {
   std::size_t parameter_index(std::int32_t out, std::int32_t column) const;
 };
 
-// Sees the output of every layer during Model::forward (for statistics tables, debugging).
+// Why configure() refused a network: the op (index into the LayerSpec array, -1 for the network
+// as a whole) and a sentence naming it and the shapes involved, e.g.
+// "conv2: Conv2d(8, ...) expects 8 input channels, 16 arrive (13x13x16)".
+struct ConfigureError {
+  std::int32_t op = -1;
+  char message[160] = {};
+};
+
+// Bytes of activations for max_batch images: what the plan reserves, the least any plan could
+// (the largest sum of tensors and scratch live at one op), and what two ping-pong buffers of
+// the largest tensor (the chain plan this planner replaced) would take, for comparison.
+struct MemoryPlan {
+  std::size_t parameter_bytes = 0;
+  std::size_t activation_bytes = 0;
+  std::size_t lower_bound_bytes = 0;
+  std::size_t ping_pong_bytes = 0;
+};
+
+// Sees the output of every op during Model::forward (for statistics tables, debugging).
 class LayerObserver {
  public:
   virtual void observe(std::int32_t layer_index, const Layer& layer, ConstTensorView output) = 0;
@@ -60,63 +101,71 @@ class LayerObserver {
 
 class Model {
  public:
-  static constexpr std::int32_t kMaxLayers = 32;
+  // Bytes configure() takes from its `graph` arena for a network of `count` ops (exact for a
+  // buffer aligned to Arena::kAlignment).
+  static constexpr std::size_t graph_bytes(std::int32_t count) {
+    return count <= 0 ? 0
+                      : (static_cast<std::size_t>(count) * sizeof(Layer) + Arena::kAlignment - 1) /
+                            Arena::kAlignment * Arena::kAlignment;
+  }
 
-  // Validates the network for images of `input` shape and batches of up to `max_batch`.
-  // Errors: invalid_argument (non-positive sizes, missing or duplicate names, groups that do
-  // not divide), shape_mismatch (in_channels differs from what arrives, empty output),
-  // too_many_layers, size_overflow. On success the model is configured and unbound (call bind
-  // again); on failure it is as it was.
+  // Validates the network for images of `input` shape and batches of up to `max_batch`, and
+  // plans its memory; the op records go into `graph`, which must outlive the model's use of
+  // them (or the next configure). Errors: invalid_argument (non-positive sizes, missing or
+  // duplicate names, an input that names no earlier op, groups that do not divide),
+  // shape_mismatch (channels or features that differ from what arrives, Add inputs of different
+  // shapes, an empty output), size_overflow, arena_too_small (graph holds less than
+  // graph_bytes(count)). `error`, when given, says which op and why. On success the model is
+  // configured and unbound (call bind again); on failure it is as it was and graph is rewound.
   Status configure(const LayerSpec* layers, std::int32_t count, ImageShape input,
-                   std::int32_t max_batch);
+                   std::int32_t max_batch, Arena& graph, ConfigureError* error = nullptr);
 
-  // Exact bytes bind() takes from an arena whose buffer is aligned to Arena::kAlignment.
+  // Exact bytes bind() takes from an arena whose buffer is aligned to Arena::kAlignment:
+  // parameters, then the planned activations and every kernel's scratch.
   std::size_t required_bytes() const;
-  // Takes parameters (zeroed) and activation buffers from `arena`. On failure the model is as it
-  // was (unbound, or still bound to its old memory) and the arena is rewound; the status says
-  // why (arena_too_small, size_overflow).
+  MemoryPlan memory_plan() const;
+  // Takes parameters and the activation region from `arena`. Parameters start as PyTorch
+  // constructs them before any initialiser: conv2d and linear zero, batch_norm2d gamma 1,
+  // beta 0, running mean 0, running variance 1. On failure the model is as it was (unbound, or
+  // still bound to its old memory) and the arena is rewound; the status says why
+  // (arena_too_small, size_overflow).
   Status bind(Arena& arena);
   bool bound() const { return bound_; }
 
-  // Runs all layers on `batch` NHWC images of input_shape(); the result is output().
-  // A conv2d or linear layer directly followed by a ReLU runs as one kernel that applies the
-  // ReLU as it stores (same values, one pass less).
+  // Runs all ops on `batch` NHWC images of input_shape(); the result is output().
+  // A clamp (ReLU, ReLU6, Hardtanh) that is the only reader of a conv2d, linear, add or
+  // batch_norm2d output runs inside that op's kernel as it stores (same values, one pass less).
   // Errors: not_bound, invalid_argument (batch outside 1..max_batch, null input).
   Status forward(const float* input, std::int32_t batch);
-  // The same, showing every layer's output to `observer` (nothing fused: the observer sees
-  // each layer's own output).
+  // The same, showing every op's output to `observer` (nothing fused: the observer sees each
+  // op's own output).
   Status forward(const float* input, std::int32_t batch, LayerObserver& observer);
-  ConstTensorView output() const { return output_; }
+  ConstTensorView output() const;
 
-  // Runs layers [first, last) on `input` (the input of layer `first`) through the model's own
-  // activation buffers and returns where the result is in *result. The building block of
-  // LSUV's layer-by-layer passes.
-  // A conv2d or linear layer is fused with a ReLU that follows it inside the range.
-  Status forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
-                       ConstTensorView* result);
-  // The same, also merging the per-channel statistics of layer `first`'s own output (before any
-  // fused ReLU) into first_layer_stats[0 .. its output channels). For conv2d and linear they are
-  // accumulated while the output is stored, to ~1e-6 relative rather than RunningStats' double
-  // exactness (blocks of up to 64 rows, shifted float sums, merged in double: see
-  // kernels::F32Epilogue); other layers use add_per_channel.
-  Status forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
-                       ConstTensorView* result, RunningStats* first_layer_stats);
-  // Runs one layer from `input` into `output` (caller's buffer, sized for the layer's output).
-  Status run_layer(std::int32_t index, ConstTensorView input, TensorView output) const;
-  // The same, merging the per-channel statistics of the output into channel_stats (one per
-  // output channel; precision as for forward_range). Errors as run_layer, and invalid_argument
-  // for null channel_stats.
-  Status run_layer_with_statistics(std::int32_t index, ConstTensorView input, TensorView output,
-                                   RunningStats* channel_stats) const;
+  // The building blocks of layer-by-layer passes (LSUV). Runs ops [first, last) on `batch`
+  // images: every tensor those ops read that an op before `first` produced must already be in
+  // its storage (tensor()), as an earlier run or a restore left it; ops that read the network
+  // input read `network_input`. first_stats, when given, receives the per-channel statistics of
+  // op first's output before any clamp (one per output channel; accumulated as the kernel stores
+  // it for conv2d, linear, add and batch_norm2d, to ~1e-6 relative rather than RunningStats'
+  // double exactness, see kernels::F32Epilogue). Errors: not_bound, invalid_argument.
+  Status run(std::int32_t first, std::int32_t last, const float* network_input, std::int32_t batch,
+             RunningStats* first_stats = nullptr);
+  // The storage of op `index`'s output for `batch` images (null data before bind).
+  TensorView tensor(std::int32_t index, std::int32_t batch) const;
+  // Whether a pass that starts at op `step` reads op `index`'s output (index < step), or the
+  // network input (index = -1): the tensors a restore before run(step, ...) must provide.
+  bool read_from(std::int32_t index, std::int32_t step) const;
 
   std::int32_t layer_count() const { return count_; }
   // Shapes are fixed; parameter values may be written through the pointers.
   const Layer& layer(std::int32_t index) const { return layers_[index]; }
-  // Index of the layer with this name, or -1.
+  // Index of the op with this name, or -1.
   std::int32_t find_layer(const char* name) const;
 
-  // Every parameter as one array: each layer's weights then its bias, in layer order and kernel
-  // layout. A snapshot to restore later (say, to retry an initialisation) or to keep in flash.
+  // Every parameter as one array: each op's weights, bias, then (batch_norm2d) running mean and
+  // running variance, in op order and kernel layout. A snapshot to restore later (say, to retry
+  // an initialisation) or to keep in flash.
   std::size_t parameter_count() const;
   // Errors: not_bound; invalid_argument (null pointer, count != parameter_count()).
   Status copy_parameters_to(float* destination, std::size_t count) const;
@@ -126,32 +175,23 @@ class Model {
   ImageShape input_shape() const { return input_; }
   ImageShape output_shape() const { return count_ > 0 ? layers_[count_ - 1].output : input_; }
   std::int32_t max_batch() const { return max_batch_; }
-  // Floats in one activation buffer: max_batch times the largest per-image activation.
-  std::size_t activation_capacity() const { return activation_capacity_; }
 
  private:
-  Status plan(Arena& arena);
-  // Without an observer, a conv2d or linear layer followed by a ReLU in the range runs fused.
-  Status run_range(std::int32_t first, std::int32_t last, ConstTensorView input,
-                   LayerObserver* observer, RunningStats* first_layer_stats);
-  // run_layer with the output stage: ReLU on store (conv2d and linear only) and statistics of
-  // the pre-activation output (null: none).
-  Status run_layer_staged(std::int32_t index, ConstTensorView input, TensorView output, bool relu,
-                          RunningStats* channel_stats) const;
+  Status take_memory(Arena& arena, bool commit);
+  Status run_ops(std::int32_t first, std::int32_t last, const float* network_input,
+                 std::int32_t batch, LayerObserver* observer, RunningStats* first_stats);
 
-  Layer layers_[kMaxLayers];
+  Layer* layers_ = nullptr;
   std::int32_t count_ = 0;
   ImageShape input_;
   std::int32_t max_batch_ = 0;
-  std::size_t activation_capacity_ = 0;
-  float* activations_[2] = {nullptr, nullptr};
-  // Kernel scratch (the largest any conv2d / linear layer asks for at any level) and one
-  // moments entry per channel of the widest layer output, for the statistics.
-  std::size_t kernel_scratch_bytes_ = 0;
-  std::int32_t max_channels_ = 0;
-  void* kernel_scratch_ = nullptr;
+  std::size_t parameter_bytes_ = 0;
+  std::size_t activation_bytes_ = 0;
+  std::size_t lower_bound_bytes_ = 0;
+  std::size_t ping_pong_bytes_ = 0;
+  unsigned char* activations_ = nullptr;
   kernels::ChannelMoments* moments_ = nullptr;
-  ConstTensorView output_;
+  std::int32_t output_batch_ = 0;
   bool configured_ = false;
   bool bound_ = false;
 };

@@ -14,7 +14,6 @@ enum class [[nodiscard]] Status : std::uint8_t{
     shape_mismatch,    // spec, weights and data disagree on a shape
     size_overflow,     // a size computation would overflow (absurd dimensions)
     arena_too_small,   // the caller's buffer cannot hold what the plan needs
-    too_many_layers,   // more layers than Model::kMaxLayers
     not_bound,         // the model has no memory yet (call bind)
     non_finite,        // NaN or Inf in data, weights or statistics
     zero_variance,     // a layer's output is constant: it cannot be scaled to unit variance

@@ -86,8 +86,9 @@ void bench_lsuv(const BenchOptions& options, const CheckedArray<float>& images,
   const std::vector<float> start = save_parameters(model);
 
   ArrayBatchSource source(images.data(), options.calibration_images, kSeedInput, kBatch);
-  LsuvReport report;
-  const LsuvTiming t = time_lsuv(model, source, LsuvOptions(), start, 5, &report);
+  ReportBuffer buffer(model, LsuvOptions());
+  const LsuvReport& report = buffer.report;
+  const LsuvTiming t = time_lsuv(model, source, LsuvOptions(), start, 5, &buffer.report);
   std::printf("LSUV (seed variant) of the seed model over %d %s, batches of %d:\n",
               static_cast<int>(options.calibration_images), origin, static_cast<int>(kBatch));
   std::printf(

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "lsuv/init.hpp"
@@ -51,8 +52,15 @@ ModelSpec seed_spec() {
 std::unique_ptr<LoadedModel> bind_model(const ModelSpec& spec, std::int32_t max_batch) {
   auto loaded = std::make_unique<LoadedModel>();
   loaded->spec = spec;
-  check(loaded->model.configure(spec.layers.data(), spec.count(), spec.input, max_batch),
-        "model spec");
+  loaded->graph_memory = CheckedArray<unsigned char>(
+      Model::graph_bytes(spec.count()) + Arena::kAlignment, "the model's op records");
+  loaded->graph = std::make_unique<Arena>(loaded->graph_memory.data(), loaded->graph_memory.size());
+  ConfigureError why;
+  const Status configured = loaded->model.configure(spec.layers.data(), spec.count(), spec.input,
+                                                    max_batch, *loaded->graph, &why);
+  if (configured != Status::ok)
+    fail("model spec: " +
+         std::string(why.message[0] != '\0' ? why.message : status_name(configured)));
   loaded->memory = CheckedArray<unsigned char>(
       loaded->model.required_bytes() + Arena::kAlignment,
       "the model (weights and activations for batches of " + std::to_string(max_batch) + ")");
@@ -113,25 +121,35 @@ Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvRepo
 }
 
 namespace {
+// Files each output LSUV normalises under its conv2d / linear op: the op's own, or that of the
+// BatchNorm2d it is measured through (lsuv_measured_op).
 class StatisticsObserver final : public LayerObserver {
  public:
-  explicit StatisticsObserver(LayerStatistics& stats) : stats_(stats) {}
+  StatisticsObserver(const Model& model, LayerStatistics& stats) : model_(model), stats_(stats) {}
   void observe(std::int32_t index, const Layer& layer, ConstTensorView out) override {
-    if (has_parameters(layer.spec.kind)) stats_.layers[index].add(out.data, out.elements());
+    const std::int32_t op = layer.spec.kind == LayerKind::batch_norm2d ? layer.inputs[0] : index;
+    if (op >= 0 && has_parameters(model_.layer(op).spec.kind) &&
+        lsuv_measured_op(model_, op) == index)
+      stats_.layers[op].add(out.data, out.elements());
   }
 
  private:
+  const Model& model_;
   LayerStatistics& stats_;
 };
 
-const char* torch_name(LayerKind kind) {
-  return kind == LayerKind::conv2d ? "Conv2d" : kind == LayerKind::linear ? "Linear" : "";
+const char* torch_name(const Model& model, std::int32_t index) {
+  const LayerKind kind = model.layer(index).spec.kind;
+  const bool unit = lsuv_measured_op(model, index) != index;
+  if (kind == LayerKind::conv2d) return unit ? "Conv2d+BN" : "Conv2d";
+  return unit ? "Linear+BN" : "Linear";
 }
 }  // namespace
 
 LayerStatistics measure(Model& model, BatchSource& source) {
   LayerStatistics stats;
-  StatisticsObserver observer(stats);
+  stats.layers.resize(static_cast<std::size_t>(model.layer_count()));
+  StatisticsObserver observer(model, stats);
   CheckedArray<float> batch(
       static_cast<std::size_t>(source.max_batch_size()) * source.image_shape().elements(),
       "a batch of images");
@@ -182,6 +200,13 @@ LsuvTiming time_lsuv(Model& model, BatchSource& source, const LsuvOptions& optio
   return {lsuv_times[lsuv_times.size() / 2], forward_ms};
 }
 
+int name_width(const Model& model) {
+  std::size_t width = 8;
+  for (std::int32_t i = 0; i < model.layer_count(); ++i)
+    width = std::max(width, std::strlen(model.layer(i).spec.name));
+  return static_cast<int>(width);
+}
+
 std::string table_number(double value, int width) {
   char text[64];
   std::snprintf(text, sizeof text, std::fabs(value) < 1e5 ? "%*.4f" : "%*.4g", width, value);
@@ -189,26 +214,45 @@ std::string table_number(double value, int width) {
 }
 
 void print_statistics(const Model& model, const LayerStatistics& stats, const std::string& title) {
+  const int width = name_width(model);
+  int module_width = 7;
+  for (std::int32_t i = 0; i < model.layer_count(); ++i)
+    if (has_parameters(model.layer(i).spec.kind))
+      module_width = std::max(module_width, static_cast<int>(std::strlen(torch_name(model, i))));
   std::printf("--- %s\n", title.c_str());
-  std::printf("  %-8s %-7s %10s %10s\n", "layer", "module", "mean", "std");
+  std::printf("  %-*s %-*s %10s %10s\n", width, "layer", module_width, "module", "mean", "std");
   for (std::int32_t i = 0; i < model.layer_count(); ++i) {
     const Layer& layer = model.layer(i);
     if (!has_parameters(layer.spec.kind)) continue;
-    std::printf("  %-8s %-7s %s %s\n", layer.spec.name, torch_name(layer.spec.kind),
+    std::printf("  %-*s %-*s %s %s\n", width, layer.spec.name, module_width, torch_name(model, i),
                 table_number(stats.layers[i].mean(), 10).c_str(),
                 table_number(stats.layers[i].stddev(), 10).c_str());
   }
 }
 
-void print_report(const Model& model, const LsuvReport& report) {
-  std::printf("  %-8s %12s %12s %12s %12s %6s  %s\n", "layer", "mean before", "std before",
-              "mean after", "std after", "iters", "status");
+ReportBuffer::ReportBuffer(const Model& model, const LsuvOptions& options)
+    : entries(static_cast<std::size_t>(std::max(lsuv_report_size(model, options), 0))),
+      report(entries.data(), static_cast<std::int32_t>(entries.size())) {}
+
+void print_report(const Model& model, const LsuvReport& report, bool per_channel) {
+  const int width = name_width(model);
+  std::printf("  %-*s %12s %12s %12s %12s %6s", width, "layer", "mean before", "std before",
+              "mean after", "std after", "iters");
+  if (per_channel) std::printf(" %12s %12s", "ch std min", "ch std max");
+  std::printf("  %s\n", "status");
   for (std::int32_t i = 0; i < report.count; ++i) {
     const LsuvLayerReport& r = report.layers[i];
-    std::printf("  %-8s %s %s %s %s %6d  %s\n", model.layer(r.layer_index).spec.name,
-                table_number(r.mean_before, 12).c_str(), table_number(r.std_before, 12).c_str(),
+    // An Add is measured once, after LSUV: it has no "before".
+    const bool measured = r.status == LsuvLayerStatus::measured;
+    std::printf("  %-*s %12s %12s %s %s %6d", width, model.layer(r.layer_index).spec.name,
+                measured ? "-" : table_number(r.mean_before, 12).c_str(),
+                measured ? "-" : table_number(r.std_before, 12).c_str(),
                 table_number(r.mean_after, 12).c_str(), table_number(r.std_after, 12).c_str(),
-                static_cast<int>(r.iterations), lsuv_layer_status_name(r.status));
+                static_cast<int>(r.iterations));
+    if (per_channel)
+      std::printf(" %s %s", table_number(r.channel_std_min_after, 12).c_str(),
+                  table_number(r.channel_std_max_after, 12).c_str());
+    std::printf("  %s\n", lsuv_layer_status_name(r.status));
   }
 }
 

@@ -30,6 +30,8 @@ void check(Status status, const std::string& what);
 struct LoadedModel {
   ModelSpec spec;
   Model model;
+  CheckedArray<unsigned char> graph_memory;  // the op records
+  std::unique_ptr<Arena> graph;
   CheckedArray<unsigned char> memory;
   std::unique_ptr<Arena> arena;
 };
@@ -53,16 +55,27 @@ IdxImages load_fashion_mnist(const std::string& directory, const char* gz_name);
 Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvReport* report,
                 std::size_t cache_limit_bytes = std::size_t{2} << 30);
 
+// The width of a table's layer column: the longest op name, at least 8.
+int name_width(const Model& model);
 // A table cell: %.4f while that stays short, %.4g (1.234e+30) beyond.
 std::string table_number(double value, int width);
 
 // Pre-activation statistics of every conv2d / linear layer over all batches of a source.
 struct LayerStatistics {
-  RunningStats layers[Model::kMaxLayers];
+  std::vector<RunningStats> layers;  // one per op; filled for conv2d and linear
 };
 LayerStatistics measure(Model& model, BatchSource& source);
 void print_statistics(const Model& model, const LayerStatistics& stats, const std::string& title);
-void print_report(const Model& model, const LsuvReport& report);
+// An LSUV report with room for every entry a run with these options reports.
+struct ReportBuffer {
+  ReportBuffer(const Model& model, const LsuvOptions& options);
+  ReportBuffer(const ReportBuffer&) = delete;
+  ReportBuffer& operator=(const ReportBuffer&) = delete;
+  std::vector<LsuvLayerReport> entries;
+  LsuvReport report;
+};
+// The LSUV table; with per_channel, also the smallest and largest channel std after.
+void print_report(const Model& model, const LsuvReport& report, bool per_channel = false);
 
 // Every parameter of the model in layer order, and back.
 std::vector<float> save_parameters(const Model& model);

@@ -90,16 +90,17 @@ void run_init(const InitCommand& command) {
     const IdxImages images = load_images(command.data.images);
     check_input_shape(spec, images, command.data.images);
     IdxBatchSource source = make_source(images, command.data);
-    LsuvReport report;
+    ReportBuffer buffer(model, command.lsuv);
+    const LsuvReport& report = buffer.report;
     Status status = Status::ok;
     {
       ProgressSource watched(source, "init");
-      status = run_lsuv(model, watched, command.lsuv, &report);
+      status = run_lsuv(model, watched, command.lsuv, &buffer.report);
     }
     std::printf("LSUV (%s variant) over %d batches, %lld images:\n",
                 lsuv_variant_name(command.lsuv.variant), static_cast<int>(report.batches),
                 static_cast<long long>(report.images));
-    print_report(model, report);
+    print_report(model, report, command.lsuv.per_channel);
     check(status, "LSUV");
     if (!normalised_any(report))
       fail("LSUV normalised no layer (each was non_finite or zero_variance on " +

@@ -91,9 +91,10 @@ void run_demo(const DemoOptions& options) {
   print_statistics(model, default_stats, "without LSUV, PyTorch's default init, batch 1");
   print_statistics(model, he_stats, "He normal init, batch 1");
 
-  LsuvReport report;
   LsuvOptions seed_variant;
   seed_variant.variant = LsuvVariant::seed;
+  ReportBuffer buffer(model, seed_variant);
+  LsuvReport& report = buffer.report;
   begin("LSUV, seed variant, timed");
   LsuvTiming t = time_lsuv(model, batch1, seed_variant, pytorch_default, options.repeats, &report);
   progress.clear();

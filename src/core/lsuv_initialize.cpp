@@ -31,6 +31,8 @@ const char* lsuv_layer_status_name(LsuvLayerStatus status) {
       return "non_finite";
     case LsuvLayerStatus::not_run:
       return "not_run";
+    case LsuvLayerStatus::measured:
+      return "measured";
   }
   return "unknown";
 }
@@ -38,8 +40,19 @@ const char* lsuv_layer_status_name(LsuvLayerStatus status) {
 namespace {
 
 bool selected(const Model& model, const LsuvOptions& options, std::int32_t index) {
-  return has_parameters(model.layer(index).spec.kind) && index < 32 &&
-         ((options.layer_mask >> index) & 1u) != 0;
+  if (!has_parameters(model.layer(index).spec.kind)) return false;
+  if (options.layers == nullptr) return true;
+  for (std::int32_t k = 0; k < options.layer_count; ++k)
+    if (options.layers[k] == index) return true;
+  return false;
+}
+
+bool is_add(const Model& model, std::int32_t index) {
+  return model.layer(index).spec.kind == LayerKind::add;
+}
+
+bool reported(const Model& model, const LsuvOptions& options, std::int32_t index) {
+  return selected(model, options, index) || is_add(model, index);
 }
 
 // A spread this small against the values' magnitude is float rounding, not signal: a layer
@@ -57,61 +70,79 @@ bool valid(const LsuvOptions& o) {
   if (o.cache != LsuvCache::automatic && o.cache != LsuvCache::always &&
       o.cache != LsuvCache::never)
     return false;
+  if (o.layers != nullptr && o.layer_count < 0) return false;
   return std::isfinite(o.target_mean) && std::isfinite(o.target_std) && o.target_std > 0.0 &&
          std::isfinite(o.tolerance) && o.tolerance > 0.0 && o.max_iterations >= 1 &&
          o.max_iterations <= 1000;
 }
 
+// Floats one batch of up to `images` images needs to resume a pass at op `step`: the network
+// input when an op from there on reads it, and every earlier op's output read from there on.
+std::size_t resume_floats(const Model& model, std::int32_t step, std::int32_t images) {
+  std::size_t per_image = model.read_from(-1, step) ? model.input_shape().elements() : 0;
+  for (std::int32_t j = 0; j < step; ++j)
+    if (model.read_from(j, step)) per_image += model.layer(j).output.elements();
+  return per_image * static_cast<std::size_t>(images);
+}
+
 // Everything a run needs, carved from the scratch arena (or measured with a measuring arena).
 struct Workspace {
   float* backup = nullptr;               // every selected layer's parameters, to restore on failure
-  float* batch = nullptr;                // one source batch (recompute mode)
-  float* cache[2] = {nullptr, nullptr};  // cached layer inputs, one slot per batch
+  float* batch = nullptr;                // one source batch (recompute mode, and Adds' pass)
+  float* cache[2] = {nullptr, nullptr};  // per batch: what a pass resuming at an op needs
   std::int32_t* counts = nullptr;        // images in each batch
   RunningStats* channel_stats = nullptr;
-  double* scale = nullptr;  // per output channel
+  RunningStats* add_stats = nullptr;  // every Add's channels, in op order
+  double* scale = nullptr;            // per output channel
   double* shift = nullptr;
   std::size_t slot_floats = 0;  // floats in one cache slot
   std::int32_t batches = 0;
   bool cached = false;
 };
 
+// What a run may change of a selected layer: its parameters, and the beta of the BatchNorm2d
+// it is measured through.
+std::size_t backup_floats(const Model& model, std::int32_t layer) {
+  const std::int32_t measured = lsuv_measured_op(model, layer);
+  const std::size_t beta = measured != layer ? model.layer(measured).bias_count : 0;
+  return model.layer(layer).weight_count + model.layer(layer).bias_count + beta;
+}
+
 std::size_t parameter_floats(const Model& model, const LsuvOptions& options) {
   std::size_t total = 0;
   for (std::int32_t i = 0; i < model.layer_count(); ++i)
-    if (selected(model, options, i))
-      total += model.layer(i).weight_count + model.layer(i).bias_count;
+    if (selected(model, options, i)) total += backup_floats(model, i);
   return total;
 }
 
 Status carve(const Model& model, const BatchSource& source, const LsuvOptions& options,
              bool with_cache, Arena& arena, Workspace* ws) {
   std::int32_t max_channels = 1;
-  // The cache first holds the model's input (fill_cache), then selected layers' inputs.
-  std::size_t max_input = model.input_shape().elements();
+  std::size_t add_channels = 0;
+  std::size_t slot = resume_floats(model, 0, source.max_batch_size());
   for (std::int32_t i = 0; i < model.layer_count(); ++i) {
     const Layer& layer = model.layer(i);
+    if (is_add(model, i)) add_channels += static_cast<std::size_t>(layer.output.channels);
     if (!selected(model, options, i)) continue;
     if (layer.output.channels > max_channels) max_channels = layer.output.channels;
-    if (layer.input.elements() > max_input) max_input = layer.input.elements();
+    const std::size_t at = resume_floats(model, i, source.max_batch_size());
+    if (at > slot) slot = at;
   }
   ws->batches = source.batch_count();
   ws->cached = with_cache;
   ws->backup = arena.allocate<float>(parameter_floats(model, options));
   // Recomputing reads one source batch at a time; the cache reads batches into its own slots.
-  if (!with_cache)
+  if (!with_cache || add_channels > 0)
     ws->batch = arena.allocate<float>(static_cast<std::size_t>(source.max_batch_size()) *
                                       model.input_shape().elements());
   ws->counts = arena.allocate<std::int32_t>(static_cast<std::size_t>(ws->batches));
   ws->channel_stats = arena.allocate<RunningStats>(static_cast<std::size_t>(max_channels));
+  if (add_channels > 0) ws->add_stats = arena.allocate<RunningStats>(add_channels);
   ws->scale = arena.allocate<double>(static_cast<std::size_t>(max_channels));
   ws->shift = arena.allocate<double>(static_cast<std::size_t>(max_channels));
   if (with_cache) {
-    std::size_t slot = 0;
     std::size_t all = 0;
-    if (!detail::checked_multiply(max_input, static_cast<std::size_t>(source.max_batch_size()),
-                                  &slot) ||
-        !detail::checked_multiply(slot, static_cast<std::size_t>(ws->batches), &all))
+    if (!detail::checked_multiply(slot, static_cast<std::size_t>(ws->batches), &all))
       return Status::size_overflow;
     ws->slot_floats = slot;
     ws->cache[0] = arena.allocate<float>(all);
@@ -145,16 +176,30 @@ class LsuvRun {
  private:
   Status read_batch(std::int32_t b, float* images);
   Status fill_cache();
+  float* slot(std::int32_t buffer, std::int32_t b) const {
+    return ws_.cache[buffer] + static_cast<std::size_t>(b) * ws_.slot_floats;
+  }
+  // Copies what a pass resuming at `step` needs between the model's tensors and a cache slot:
+  // save stores batch b's tensors (and its network input from *input) into the slot; restore
+  // puts them back and points *input at the slot's copy of the network input.
+  void save(std::int32_t step, std::int32_t b, const float* input, float* to) const;
+  void restore(std::int32_t step, std::int32_t b, const float* from, const float** input);
   Status advance_cache(std::int32_t to);
-  Status input_of(std::int32_t layer, std::int32_t b, ConstTensorView* input);
+  // Makes the model ready to run `layer` on batch b: *input is the batch's network input.
+  Status prepare(std::int32_t layer, std::int32_t b, const float** input);
   Status pass(std::int32_t layer, std::int32_t next, RunningStats* tensor_stats);
   Status normalise(std::int32_t layer, std::int32_t next, LsuvLayerReport* entry);
+  Status measure_adds();
   LsuvLayerStatus check(std::int32_t layer, const RunningStats& stats) const;
   bool on_target(std::int32_t layer, const RunningStats& tensor_stats) const;
   Status rescale(std::int32_t layer, const RunningStats& tensor_stats);
+  bool shift_batch_norm(std::int32_t layer, std::int32_t batch_norm);
+  void report_after(std::int32_t layer, const RunningStats& stats, const RunningStats* channels,
+                    LsuvLayerReport* entry) const;
   // Saves (save = true) or restores the parameters of layer `only`, or of all selected layers
   // when only < 0, to or from ws_.backup.
   void copy_parameters(std::int32_t only, bool save);
+  LsuvLayerReport* entry_of(std::int32_t layer);
 
   Model& model_;
   BatchSource& source_;
@@ -162,8 +207,9 @@ class LsuvRun {
   Workspace& ws_;
   Arena& scratch_;
   LsuvReport& report_;
-  std::int32_t cache_at_ = 0;  // layer whose input the cache holds
-  std::int32_t current_ = 0;   // which cache buffer holds it
+  LsuvLayerReport scratch_entry_;  // where a report without entries writes
+  std::int32_t cache_at_ = 0;      // op at which the cache resumes
+  std::int32_t current_ = 0;       // which cache buffer holds it
 };
 
 Status LsuvRun::read_batch(std::int32_t b, float* images) {
@@ -174,63 +220,82 @@ Status LsuvRun::read_batch(std::int32_t b, float* images) {
   return Status::ok;
 }
 
+void LsuvRun::save(std::int32_t step, std::int32_t b, const float* input, float* to) const {
+  const std::int32_t count = ws_.counts[b];
+  if (model_.read_from(-1, step)) {
+    const std::size_t n = model_.input_shape().elements() * static_cast<std::size_t>(count);
+    if (input != to) std::memcpy(to, input, n * sizeof(float));
+    to += n;
+  }
+  for (std::int32_t j = 0; j < step; ++j) {
+    if (!model_.read_from(j, step)) continue;
+    const TensorView t = model_.tensor(j, count);
+    std::memcpy(to, t.data, t.elements() * sizeof(float));
+    to += t.elements();
+  }
+}
+
+void LsuvRun::restore(std::int32_t step, std::int32_t b, const float* from, const float** input) {
+  const std::int32_t count = ws_.counts[b];
+  *input = from;
+  if (model_.read_from(-1, step))
+    from += model_.input_shape().elements() * static_cast<std::size_t>(count);
+  for (std::int32_t j = 0; j < step; ++j) {
+    if (!model_.read_from(j, step)) continue;
+    const TensorView t = model_.tensor(j, count);
+    std::memcpy(t.data, from, t.elements() * sizeof(float));
+    from += t.elements();
+  }
+}
+
 Status LsuvRun::fill_cache() {
-  for (std::int32_t b = 0; b < ws_.batches; ++b)
-    LSUV_TRY(read_batch(b, ws_.cache[current_] + static_cast<std::size_t>(b) * ws_.slot_floats));
+  // Resuming at op 0 needs the network input only.
+  for (std::int32_t b = 0; b < ws_.batches; ++b) LSUV_TRY(read_batch(b, slot(current_, b)));
   cache_at_ = 0;
   return Status::ok;
 }
 
-// Moves the cache from the input of layer cache_at_ to the input of layer `to`.
+// Moves the cache from resuming at op cache_at_ to resuming at op `to`.
 Status LsuvRun::advance_cache(std::int32_t to) {
   if (cache_at_ == to) return Status::ok;
-  const ImageShape from_shape = model_.layer(cache_at_).input;
   for (std::int32_t b = 0; b < ws_.batches; ++b) {
-    const std::size_t offset = static_cast<std::size_t>(b) * ws_.slot_floats;
-    ConstTensorView out;
-    LSUV_TRY(model_.forward_range(cache_at_, to,
-                                  {ws_.cache[current_] + offset, ws_.counts[b], from_shape}, &out));
-    std::memcpy(ws_.cache[1 - current_] + offset, out.data, out.elements() * sizeof(float));
+    const float* input = nullptr;
+    restore(cache_at_, b, slot(current_, b), &input);
+    LSUV_TRY(model_.run(cache_at_, to, input, ws_.counts[b]));
+    save(to, b, input, slot(1 - current_, b));
   }
   current_ = 1 - current_;
   cache_at_ = to;
   return Status::ok;
 }
 
-Status LsuvRun::input_of(std::int32_t layer, std::int32_t b, ConstTensorView* input) {
-  const ImageShape shape = model_.layer(layer).input;
+Status LsuvRun::prepare(std::int32_t layer, std::int32_t b, const float** input) {
   if (ws_.cached) {
-    const float* data = ws_.cache[current_] + static_cast<std::size_t>(b) * ws_.slot_floats;
-    *input = {data, ws_.counts[b], shape};
+    restore(layer, b, slot(current_, b), input);
     return Status::ok;
   }
   LSUV_TRY(read_batch(b, ws_.batch));
-  const ConstTensorView images = {ws_.batch, ws_.counts[b], model_.input_shape()};
-  if (layer == 0) {
-    *input = images;
-    return Status::ok;
-  }
-  return model_.forward_range(0, layer, images, input);
+  *input = ws_.batch;
+  return model_.run(0, layer, ws_.batch, ws_.counts[b]);
 }
 
 // Runs `layer` over every calibration batch and accumulates its output's statistics per channel
 // (ws_.channel_stats) and per tensor. With the cache and next > layer, also carries every batch
-// on to the input of layer `next` so the following layer starts from there.
+// on to where a pass of op `next` resumes.
 Status LsuvRun::pass(std::int32_t layer, std::int32_t next, RunningStats* tensor_stats) {
-  const ImageShape out_shape = model_.layer(layer).output;
-  const std::int32_t channels = out_shape.channels;
+  const std::int32_t channels = model_.layer(layer).output.channels;
   for (std::int32_t c = 0; c < channels; ++c) ws_.channel_stats[c].reset();
   const bool carry = ws_.cached && next > layer;
   for (std::int32_t b = 0; b < ws_.batches; ++b) {
-    ConstTensorView input;
-    LSUV_TRY(input_of(layer, b, &input));
-    ConstTensorView out;
-    // The statistics are accumulated while the layer stores its output (Model::forward_range).
-    LSUV_TRY(model_.forward_range(layer, layer + 1, input, &out, ws_.channel_stats));
+    const float* input = nullptr;
+    LSUV_TRY(prepare(layer, b, &input));
+    // The statistics are accumulated while the measured op stores its output (Model::run).
+    const std::int32_t measured = lsuv_measured_op(model_, layer);
+    if (measured > layer) LSUV_TRY(model_.run(layer, measured, input, ws_.counts[b]));
+    LSUV_TRY(model_.run(measured, measured + 1, input, ws_.counts[b], ws_.channel_stats));
     if (carry) {
-      if (next > layer + 1) LSUV_TRY(model_.forward_range(layer + 1, next, out, &out));
-      std::memcpy(ws_.cache[1 - current_] + static_cast<std::size_t>(b) * ws_.slot_floats, out.data,
-                  out.elements() * sizeof(float));
+      LSUV_TRY(model_.run(measured + 1, next, input, ws_.counts[b]));
+      save(next, b, input, slot(1 - current_, b));
     }
   }
   if (carry) {
@@ -239,6 +304,34 @@ Status LsuvRun::pass(std::int32_t layer, std::int32_t next, RunningStats* tensor
   }
   tensor_stats->reset();
   for (std::int32_t c = 0; c < channels; ++c) tensor_stats->merge(ws_.channel_stats[c]);
+  return Status::ok;
+}
+
+// The statistics of every Add's output with the final parameters: one forward pass over the
+// calibration data, op by op.
+Status LsuvRun::measure_adds() {
+  if (ws_.add_stats == nullptr) return Status::ok;
+  const std::int32_t n = model_.layer_count();
+  for (std::int32_t b = 0; b < ws_.batches; ++b) {
+    LSUV_TRY(read_batch(b, ws_.batch));
+    RunningStats* stats = ws_.add_stats;
+    for (std::int32_t i = 0; i < n; ++i) {
+      const bool add = is_add(model_, i);
+      LSUV_TRY(model_.run(i, i + 1, ws_.batch, ws_.counts[b], add ? stats : nullptr));
+      if (add) stats += model_.layer(i).output.channels;
+    }
+  }
+  const RunningStats* stats = ws_.add_stats;
+  for (std::int32_t i = 0; i < n; ++i) {
+    if (!is_add(model_, i)) continue;
+    RunningStats tensor;
+    const std::int32_t channels = model_.layer(i).output.channels;
+    for (std::int32_t c = 0; c < channels; ++c) tensor.merge(stats[c]);
+    LsuvLayerReport* entry = entry_of(i);
+    report_after(i, tensor, stats, entry);
+    entry->status = LsuvLayerStatus::measured;
+    stats += channels;
+  }
   return Status::ok;
 }
 
@@ -295,6 +388,11 @@ Status LsuvRun::rescale(std::int32_t index, const RunningStats& tensor_stats) {
       finite = finite && std::isfinite(row[o]);
     }
   }
+  const std::int32_t measured = lsuv_measured_op(model_, index);
+  if (measured != index) {
+    if (options_.variant == LsuvVariant::seed) finite = finite && shift_batch_norm(index, measured);
+    return finite ? Status::ok : Status::non_finite;
+  }
   if (layer.bias != nullptr && options_.variant == LsuvVariant::seed) {
     for (std::int32_t o = 0; o < outs; ++o) {
       if (ws_.scale[o] == 1.0 && ws_.shift[o] == 0.0) continue;  // a constant channel
@@ -306,6 +404,29 @@ Status LsuvRun::rescale(std::int32_t index, const RunningStats& tensor_stats) {
   return finite ? Status::ok : Status::non_finite;
 }
 
+// The seed variant for a layer measured through the BatchNorm2d after it: the layer's weights
+// are already scaled by s; scaling its bias too gives y' = s (y - c) + c, where c is the
+// BatchNorm's output for a zero input to it; beta then moves so that y'' = s (y - mean) +
+// target_mean. A conv without bias is centred this way too.
+bool LsuvRun::shift_batch_norm(std::int32_t index, std::int32_t batch_norm) {
+  const Layer& layer = model_.layer(index);
+  const Layer& bn = model_.layer(batch_norm);
+  bool finite = true;
+  for (std::int32_t o = 0; o < layer.output.channels; ++o) {
+    const double s = ws_.scale[o];
+    if (s == 1.0 && ws_.shift[o] == 0.0) continue;  // a constant channel
+    if (layer.bias != nullptr) layer.bias[o] = static_cast<float>(layer.bias[o] * s);
+    const double a =
+        bn.weights[o] / std::sqrt(static_cast<double>(bn.running_var[o]) + bn.spec.eps);
+    const double c = bn.bias[o] - bn.running_mean[o] * a;
+    bn.bias[o] =
+        static_cast<float>(bn.bias[o] + options_.target_mean - s * ws_.shift[o] + (s - 1.0) * c);
+    finite = finite && std::isfinite(bn.bias[o]) &&
+             (layer.bias == nullptr || std::isfinite(layer.bias[o]));
+  }
+  return finite;
+}
+
 void LsuvRun::copy_parameters(std::int32_t only, bool save) {
   float* cursor = ws_.backup;
   for (std::int32_t i = 0; i < model_.layer_count(); ++i) {
@@ -314,17 +435,22 @@ void LsuvRun::copy_parameters(std::int32_t only, bool save) {
     if (only < 0 || only == i) {
       float* weights_copy = cursor;
       float* bias_copy = cursor + layer.weight_count;
+      const Layer& bn = model_.layer(lsuv_measured_op(model_, i));
+      const bool unit = &bn != &layer;
+      float* beta_copy = bias_copy + layer.bias_count;
       if (save) {
         std::memcpy(weights_copy, layer.weights, layer.weight_count * sizeof(float));
         if (layer.bias_count > 0)
           std::memcpy(bias_copy, layer.bias, layer.bias_count * sizeof(float));
+        if (unit) std::memcpy(beta_copy, bn.bias, bn.bias_count * sizeof(float));
       } else {
         std::memcpy(layer.weights, weights_copy, layer.weight_count * sizeof(float));
         if (layer.bias_count > 0)
           std::memcpy(layer.bias, bias_copy, layer.bias_count * sizeof(float));
+        if (unit) std::memcpy(bn.bias, beta_copy, bn.bias_count * sizeof(float));
       }
     }
-    cursor += layer.weight_count + layer.bias_count;
+    cursor += backup_floats(model_, i);
   }
 }
 
@@ -361,17 +487,44 @@ Status LsuvRun::normalise(std::int32_t index, std::int32_t next, LsuvLayerReport
     }
   }
   LSUV_TRY(pass(index, next, &stats));
-  entry->mean_after = stats.mean();
-  entry->std_after = stats.stddev();
+  report_after(index, stats, ws_.channel_stats, entry);
   entry->status = check(index, stats);
   if (entry->status == LsuvLayerStatus::converged && !on_target(index, stats))
     entry->status = LsuvLayerStatus::max_iterations;
   return Status::ok;
 }
 
+void LsuvRun::report_after(std::int32_t layer, const RunningStats& stats,
+                           const RunningStats* channels, LsuvLayerReport* entry) const {
+  entry->mean_after = stats.mean();
+  entry->std_after = stats.stddev();
+  bool any = false;
+  for (std::int32_t c = 0; c < model_.layer(layer).output.channels; ++c) {
+    if (is_constant(channels[c])) continue;
+    const double std = channels[c].stddev();
+    if (!any || std < entry->channel_std_min_after) entry->channel_std_min_after = std;
+    if (!any || std > entry->channel_std_max_after) entry->channel_std_max_after = std;
+    any = true;
+  }
+}
+
+LsuvLayerReport* LsuvRun::entry_of(std::int32_t layer) {
+  for (std::int32_t k = 0; k < report_.count; ++k)
+    if (report_.layers[k].layer_index == layer) return &report_.layers[k];
+  scratch_entry_ = LsuvLayerReport();
+  return &scratch_entry_;
+}
+
 Status LsuvRun::run() {
   report_.batches = ws_.batches;
   report_.cached_inputs = ws_.cached;
+  if (report_.capacity > 0) {
+    for (std::int32_t i = 0; i < model_.layer_count(); ++i) {
+      if (!reported(model_, options_, i)) continue;
+      report_.layers[report_.count] = LsuvLayerReport();
+      report_.layers[report_.count++].layer_index = i;
+    }
+  }
   copy_parameters(-1, /*save=*/true);
   Status status = ws_.cached ? fill_cache() : Status::ok;
   for (std::int32_t i = 0; status == Status::ok && i < model_.layer_count(); ++i) {
@@ -379,8 +532,7 @@ Status LsuvRun::run() {
     std::int32_t next = -1;
     for (std::int32_t j = i + 1; j < model_.layer_count() && next < 0; ++j)
       if (selected(model_, options_, j)) next = j;
-    LsuvLayerReport& entry = report_.layers[report_.count++];
-    entry.layer_index = i;
+    LsuvLayerReport& entry = *entry_of(i);
     if (ws_.cached) status = advance_cache(i);
     if (status == Status::ok) status = normalise(i, next, &entry);
     if (status != Status::ok) break;
@@ -392,6 +544,7 @@ Status LsuvRun::run() {
                                                                 : Status::non_finite;
     }
   }
+  if (status == Status::ok) status = measure_adds();
   if (status != Status::ok) {
     copy_parameters(-1, /*save=*/false);
     return status;
@@ -403,6 +556,7 @@ Status LsuvRun::run() {
 Status validate(const Model& model, const BatchSource& source, const LsuvOptions& options) {
   if (!model.bound()) return Status::not_bound;
   if (!valid(options)) return Status::invalid_argument;
+  if (lsuv_report_size(model, options) < 0) return Status::invalid_argument;
   if (source.batch_count() < 1 || source.max_batch_size() < 1) return Status::invalid_argument;
   if (source.image_shape() != model.input_shape()) return Status::shape_mismatch;
   if (source.max_batch_size() > model.max_batch()) return Status::shape_mismatch;
@@ -410,6 +564,30 @@ Status validate(const Model& model, const BatchSource& source, const LsuvOptions
 }
 
 }  // namespace
+
+std::int32_t lsuv_measured_op(const Model& model, std::int32_t layer) {
+  const std::int32_t next = layer + 1;
+  if (next < model.layer_count() && model.layer(next).spec.kind == LayerKind::batch_norm2d &&
+      model.layer(next).inputs[0] == layer && model.layer(next).in_place)
+    return next;
+  return layer;
+}
+
+std::int32_t lsuv_report_size(const Model& model, const LsuvOptions& options) {
+  if (options.layers != nullptr) {
+    if (options.layer_count < 0) return -1;
+    for (std::int32_t k = 0; k < options.layer_count; ++k) {
+      const std::int32_t index = options.layers[k];
+      if (index < 0 || index >= model.layer_count() ||
+          !has_parameters(model.layer(index).spec.kind))
+        return -1;
+    }
+  }
+  std::int32_t entries = 0;
+  for (std::int32_t i = 0; i < model.layer_count(); ++i)
+    if (reported(model, options, i)) ++entries;
+  return entries;
+}
 
 std::size_t lsuv_scratch_bytes(const Model& model, const BatchSource& source,
                                const LsuvOptions& options) {
@@ -425,8 +603,14 @@ Status lsuv_initialize(Model& model, BatchSource& source, const LsuvOptions& opt
                        Arena& scratch, LsuvReport* report) {
   LsuvReport local;
   LsuvReport& out = report != nullptr ? *report : local;
-  out = LsuvReport();
+  out.count = 0;
+  out.batches = 0;
+  out.images = 0;
+  out.cached_inputs = false;
   LSUV_TRY(validate(model, source, options));
+  if (out.capacity > 0 &&
+      (out.layers == nullptr || out.capacity < lsuv_report_size(model, options)))
+    return Status::invalid_argument;
   if (scratch.measuring()) return Status::invalid_argument;
   const Arena::Mark start = scratch.mark();
   Workspace ws;

@@ -1,281 +1,310 @@
 #include "lsuv/model.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
-#include <limits>
+#include <new>
 
 #include "core/channel_moments.hpp"
 #include "core/checked_math.hpp"
-#include "kernels/dispatch.hpp"
+#include "core/ops/op.hpp"
+#include "core/plan.hpp"
 
 namespace lsuv {
 namespace {
 
-// Per-dimension ceiling: keeps every per-image index well inside int32 arithmetic.
-constexpr std::int32_t kMaxDimension = 1 << 20;
+constexpr std::size_t kBlock = Arena::kAlignment;  // every planned block starts on a cache line
 
-bool positive(std::int32_t a, std::int32_t b) {
-  return a > 0 && b > 0;
+bool round_up(std::size_t bytes, std::size_t* out) {
+  if (bytes > SIZE_MAX - (kBlock - 1)) return false;
+  *out = (bytes + kBlock - 1) / kBlock * kBlock;
+  return true;
 }
 
-// Elements of one image; false when the count does not fit in size_t (on 32-bit targets it
-// may not, and ImageShape::elements() would wrap).
-bool checked_elements(ImageShape shape, std::size_t* out) {
+// Bytes of `batch` images of `shape` in float, rounded up to a block; false on overflow.
+bool tensor_bytes(ImageShape shape, std::int32_t batch, std::size_t* out) {
+  std::size_t n = 0;
   return detail::checked_multiply(static_cast<std::size_t>(shape.height),
-                                  static_cast<std::size_t>(shape.width), out) &&
-         detail::checked_multiply(*out, static_cast<std::size_t>(shape.channels), out);
+                                  static_cast<std::size_t>(shape.width), &n) &&
+         detail::checked_multiply(n, static_cast<std::size_t>(shape.channels), &n) &&
+         detail::checked_multiply(n, static_cast<std::size_t>(batch), &n) &&
+         detail::checked_multiply(n, sizeof(float), &n) && round_up(n, out);
 }
 
 bool names_equal(const char* a, const char* b) {
   return std::strncmp(a, b, LayerSpec::kMaxNameLength + 1) == 0;
 }
 
-// Output length of a sliding window, or <= 0 when the window does not fit.
-std::int64_t window_output(std::int32_t in, std::int32_t kernel, std::int32_t stride,
-                           std::int32_t pad, std::int32_t dilation) {
-  const std::int64_t span = static_cast<std::int64_t>(dilation) * (kernel - 1) + 1;
-  const std::int64_t padded = static_cast<std::int64_t>(in) + 2 * static_cast<std::int64_t>(pad);
-  if (padded < span) return 0;
-  return (padded - span) / stride + 1;
+bool is_clamp(LayerKind kind) {
+  return kind == LayerKind::relu || kind == LayerKind::relu6 || kind == LayerKind::hardtanh;
 }
 
-Status shape_layer(const LayerSpec& spec, ImageShape in, Layer* layer) {
-  layer->spec = spec;
-  layer->input = in;
-  layer->feature_shape = in;
-  ImageShape out = in;
-  switch (spec.kind) {
-    case LayerKind::conv2d: {
-      if (!positive(spec.out_channels, spec.groups) || !positive(spec.kernel_h, spec.kernel_w) ||
-          !positive(spec.stride_h, spec.stride_w) || !positive(spec.dilation_h, spec.dilation_w) ||
-          spec.pad_h < 0 || spec.pad_w < 0 || spec.in_channels < 0)
-        return Status::invalid_argument;
-      if (spec.in_channels != 0 && spec.in_channels != in.channels) return Status::shape_mismatch;
-      if (in.channels % spec.groups != 0 || spec.out_channels % spec.groups != 0)
-        return Status::invalid_argument;
-      if (spec.kernel_h > kMaxDimension || spec.kernel_w > kMaxDimension ||
-          spec.out_channels > kMaxDimension || spec.pad_h > kMaxDimension ||
-          spec.pad_w > kMaxDimension || spec.dilation_h > kMaxDimension ||
-          spec.dilation_w > kMaxDimension)
-        return Status::size_overflow;
-      const std::int64_t h =
-          window_output(in.height, spec.kernel_h, spec.stride_h, spec.pad_h, spec.dilation_h);
-      const std::int64_t w =
-          window_output(in.width, spec.kernel_w, spec.stride_w, spec.pad_w, spec.dilation_w);
-      if (h <= 0 || w <= 0) return Status::shape_mismatch;
-      if (h > kMaxDimension || w > kMaxDimension) return Status::size_overflow;
-      out = {static_cast<std::int32_t>(h), static_cast<std::int32_t>(w), spec.out_channels};
-      // The fan-in numbers PyTorch's weight columns (Layer::fan_in, parameter_index): int32.
-      std::size_t fan_in = 0;
-      std::size_t count = 0;
-      if (!detail::checked_multiply(static_cast<std::size_t>(spec.kernel_h),
-                                    static_cast<std::size_t>(spec.kernel_w), &fan_in) ||
-          !detail::checked_multiply(fan_in, static_cast<std::size_t>(in.channels / spec.groups),
-                                    &fan_in) ||
-          fan_in > static_cast<std::size_t>(INT32_MAX) ||
-          !detail::checked_multiply(fan_in, static_cast<std::size_t>(spec.out_channels), &count))
-        return Status::size_overflow;
-      layer->weight_count = count;
-      layer->bias_count = spec.bias ? static_cast<std::size_t>(spec.out_channels) : 0;
-      break;
-    }
-    case LayerKind::linear: {
-      if (spec.out_channels <= 0 || spec.in_channels < 0) return Status::invalid_argument;
-      if (spec.out_channels > kMaxDimension) return Status::size_overflow;
-      const std::size_t features = in.elements();
-      if (spec.in_channels != 0 && static_cast<std::size_t>(spec.in_channels) != features)
-        return Status::shape_mismatch;
-      if (features > static_cast<std::size_t>(INT32_MAX)) return Status::size_overflow;
-      out = {1, 1, spec.out_channels};
-      std::size_t count = 0;
-      if (!detail::checked_multiply(features, static_cast<std::size_t>(spec.out_channels), &count))
-        return Status::size_overflow;
-      layer->weight_count = count;
-      layer->bias_count = spec.bias ? static_cast<std::size_t>(spec.out_channels) : 0;
-      break;
-    }
-    case LayerKind::max_pool2d:
-    case LayerKind::avg_pool2d: {
-      if (!positive(spec.kernel_h, spec.kernel_w) || !positive(spec.stride_h, spec.stride_w) ||
-          spec.pad_h < 0 || spec.pad_w < 0)
-        return Status::invalid_argument;
-      // PyTorch's rule: padding at most half the window, so no window is all padding.
-      if (spec.pad_h > spec.kernel_h / 2 || spec.pad_w > spec.kernel_w / 2)
-        return Status::invalid_argument;
-      const std::int64_t h = window_output(in.height, spec.kernel_h, spec.stride_h, spec.pad_h, 1);
-      const std::int64_t w = window_output(in.width, spec.kernel_w, spec.stride_w, spec.pad_w, 1);
-      if (h <= 0 || w <= 0) return Status::shape_mismatch;
-      out = {static_cast<std::int32_t>(h), static_cast<std::int32_t>(w), in.channels};
-      break;
-    }
-    case LayerKind::adaptive_avg_pool2d:
-      out = {1, 1, in.channels};
-      break;
-    case LayerKind::flatten:
-      if (in.elements() > static_cast<std::size_t>(INT32_MAX)) return Status::size_overflow;
-      out = {1, 1, static_cast<std::int32_t>(in.elements())};
-      break;
-    case LayerKind::relu:
-      break;
-    default:
-      return Status::invalid_argument;
+Status refuse(ConfigureError* error, std::int32_t op, const char* name, Status status,
+              const char* reason) {
+  if (error != nullptr) {
+    error->op = op;
+    if (name != nullptr)
+      std::snprintf(error->message, sizeof error->message, "%s: %s", name, reason);
+    else
+      std::snprintf(error->message, sizeof error->message, "%s", reason);
   }
-  layer->output = out;
+  return status;
+}
+
+// The shape whose C x H x W order numbers the features of op `index`'s output in PyTorch:
+// Flatten, the clamps, BatchNorm and Add keep the numbering of what they read.
+ImageShape layout_shape(const Layer* layers, std::int32_t index, ImageShape network_input) {
+  while (index >= 0) {
+    const LayerKind kind = layers[index].spec.kind;
+    if (kind != LayerKind::flatten && !is_clamp(kind) && kind != LayerKind::batch_norm2d &&
+        kind != LayerKind::add)
+      return layers[index].output;
+    index = layers[index].inputs[0];
+  }
+  return network_input;
+}
+
+// Resolves op i's input names to op indices (the op before when it names none).
+Status resolve_inputs(const LayerSpec* specs, std::int32_t i, Layer* layer, ops::ShapeError* why) {
+  const LayerSpec& spec = specs[i];
+  if (spec.input_count == 0) {
+    layer->inputs[0] = i - 1;
+    layer->input_count = 1;
+    return Status::ok;
+  }
+  if (spec.input_count < 0 || spec.input_count > LayerSpec::kMaxInputs)
+    return why->fail(Status::invalid_argument, "%d inputs", spec.input_count);
+  for (std::int32_t k = 0; k < spec.input_count; ++k) {
+    const char* name = spec.inputs[k];
+    if (name[LayerSpec::kMaxNameLength] != '\0')
+      return why->fail(Status::invalid_argument, "input %d has an unterminated name", k + 1);
+    std::int32_t found = names_equal(name, "input") ? -1 : -2;
+    for (std::int32_t j = 0; j < i && found == -2; ++j)
+      if (names_equal(name, specs[j].name)) found = j;
+    if (found == -2)
+      return why->fail(Status::invalid_argument, "input '%s' names no earlier op", name);
+    layer->inputs[k] = found;
+  }
+  layer->input_count = spec.input_count;
   return Status::ok;
-}
-
-kernels::Conv2dParams conv_params(const Layer& layer, std::int32_t batch) {
-  const LayerSpec& s = layer.spec;
-  const ImageShape in = layer.input;
-  const ImageShape out = layer.output;
-  return {batch,      in.height,    in.width,     in.channels, out.height,   out.width,
-          out.channels, s.kernel_h, s.kernel_w,   s.stride_h,  s.stride_w,   s.pad_h,
-          s.pad_w,    s.dilation_h, s.dilation_w, s.groups};
-}
-
-kernels::LinearParams linear_params(const Layer& layer, std::int32_t batch) {
-  return {batch, static_cast<std::int32_t>(layer.input.elements()), layer.output.channels};
-}
-
-// Scratch of the layer's kernel at any level (0 for layers without one).
-std::size_t kernel_scratch_bytes(const Layer& layer, std::int32_t batch) {
-  if (layer.spec.kind == LayerKind::conv2d)
-    return kernels::conv2d_scratch_bytes_any_level(conv_params(layer, batch));
-  if (layer.spec.kind == LayerKind::linear)
-    return kernels::linear_scratch_bytes_any_level(linear_params(layer, batch));
-  return 0;
 }
 
 }  // namespace
 
-std::int32_t Layer::fan_in() const {
-  if (spec.kind == LayerKind::conv2d)
-    return spec.kernel_h * spec.kernel_w * (input.channels / spec.groups);
-  return static_cast<std::int32_t>(input.elements());
-}
+Status Model::configure(const LayerSpec* specs, std::int32_t count, ImageShape input,
+                        std::int32_t max_batch, Arena& graph, ConfigureError* error) {
+  if (error != nullptr) *error = ConfigureError();
+  if (specs == nullptr || count <= 0)
+    return refuse(error, -1, nullptr, Status::invalid_argument, "a network needs at least one op");
+  if (max_batch <= 0)
+    return refuse(error, -1, nullptr, Status::invalid_argument, "max_batch must be positive");
+  if (input.height <= 0 || input.width <= 0 || input.channels <= 0)
+    return refuse(error, -1, nullptr, Status::invalid_argument, "the input shape must be positive");
+  if (input.height > ops::kMaxDimension || input.width > ops::kMaxDimension ||
+      input.channels > ops::kMaxDimension || max_batch > ops::kMaxDimension)
+    return refuse(error, -1, nullptr, Status::size_overflow, "input or batch above 2^20");
+  std::size_t input_bytes = 0;
+  if (!tensor_bytes(input, max_batch, &input_bytes))
+    return refuse(error, -1, nullptr, Status::size_overflow, "the input does not fit in memory");
+  if (graph.measuring())
+    return refuse(error, -1, nullptr, Status::invalid_argument, "the graph arena has no buffer");
 
-std::size_t Layer::parameter_index(std::int32_t out, std::int32_t column) const {
-  const std::size_t outs = static_cast<std::size_t>(output.channels);
-  if (spec.kind == LayerKind::conv2d) {
-    // PyTorch column = (i * kh + ky) * kw + kx; ours [ky][kx][i][out].
-    const std::int32_t window = spec.kernel_h * spec.kernel_w;
-    const std::int32_t i = column / window;
-    const std::int32_t ky = (column % window) / spec.kernel_w;
-    const std::int32_t kx = column % spec.kernel_w;
-    const std::size_t group_in = static_cast<std::size_t>(input.channels / spec.groups);
-    return ((static_cast<std::size_t>(ky) * spec.kernel_w + kx) * group_in + i) * outs + out;
+  const Arena::Mark mark = graph.mark();
+  Layer* layers = graph.allocate<Layer>(static_cast<std::size_t>(count));
+  if (layers == nullptr) {
+    const Status status = graph.status();
+    graph.rewind(mark);
+    return refuse(error, -1, nullptr, status, "the graph arena is smaller than graph_bytes()");
   }
-  // Linear: PyTorch numbers features C x H x W; ours are H x W x C.
-  const ImageShape& f = feature_shape;
-  const std::int32_t plane = f.height * f.width;
-  const std::int32_t c = column / plane;
-  const std::int32_t y = (column % plane) / f.width;
-  const std::int32_t x = column % f.width;
-  const std::size_t feature = (static_cast<std::size_t>(y) * f.width + x) * f.channels + c;
-  return feature * outs + out;
-}
+  const auto fail = [&](std::int32_t op, Status status, const char* reason) {
+    graph.rewind(mark);
+    return refuse(error, op, op >= 0 ? specs[op].name : nullptr, status, reason);
+  };
 
-Status Model::configure(const LayerSpec* layers, std::int32_t count, ImageShape input,
-                        std::int32_t max_batch) {
-  if (layers == nullptr || count <= 0 || max_batch <= 0) return Status::invalid_argument;
-  if (count > kMaxLayers) return Status::too_many_layers;
-  if (input.height <= 0 || input.width <= 0 || input.channels <= 0) return Status::invalid_argument;
-  if (input.height > kMaxDimension || input.width > kMaxDimension ||
-      input.channels > kMaxDimension || max_batch > kMaxDimension)
-    return Status::size_overflow;
-
-  std::size_t largest = 0;
-  if (!checked_elements(input, &largest)) return Status::size_overflow;
-
-  Model candidate;  // committed only when the whole plan is valid
-  ImageShape shape = input;
-  ImageShape torch_shape = input;  // the shape PyTorch would see: Flatten leaves it spatial
+  std::size_t largest = input_bytes;
+  std::size_t total = 0;
   for (std::int32_t i = 0; i < count; ++i) {
-    const LayerSpec& spec = layers[i];
-    if (spec.name[0] == '\0' || spec.name[LayerSpec::kMaxNameLength] != '\0')
-      return Status::invalid_argument;
+    const LayerSpec& spec = specs[i];
+    Layer* layer = new (&layers[i]) Layer();
+    layer->spec = spec;
+    ops::ShapeError why;
+    if (static_cast<std::uint8_t>(spec.kind) > static_cast<std::uint8_t>(LayerKind::hardtanh))
+      return fail(-1, Status::invalid_argument, "an op of unknown kind");
+    if (spec.name[0] == '\0' || spec.name[LayerSpec::kMaxNameLength] != '\0') {
+      std::snprintf(why.text, sizeof why.text, "op %d has an empty or unterminated name", i);
+      return fail(-1, Status::invalid_argument, why.text);
+    }
     for (std::int32_t j = 0; j < i; ++j)
-      if (names_equal(spec.name, layers[j].name)) return Status::invalid_argument;
-    LSUV_TRY(shape_layer(spec, shape, &candidate.layers_[i]));
-    if (spec.kind == LayerKind::linear) candidate.layers_[i].feature_shape = torch_shape;
-    shape = candidate.layers_[i].output;
-    if (spec.kind != LayerKind::flatten && spec.kind != LayerKind::relu) torch_shape = shape;
-    std::size_t elements = 0;
-    if (!checked_elements(shape, &elements)) return Status::size_overflow;
-    if (elements > largest) largest = elements;
+      if (names_equal(spec.name, specs[j].name))
+        return fail(i, Status::invalid_argument, "a second op of this name");
+    if (names_equal(spec.name, "input"))
+      return fail(i, Status::invalid_argument, "'input' names the network input");
+    Status status = resolve_inputs(specs, i, layer, &why);
+    if (status != Status::ok) return fail(i, status, why.text);
+    const ops::OpTraits& traits = ops::traits(spec.kind);
+    if (layer->input_count < traits.min_inputs || layer->input_count > traits.max_inputs) {
+      std::snprintf(why.text, sizeof why.text, "%s takes %d to %d inputs, %d given",
+                    layer_kind_name(spec.kind), traits.min_inputs, traits.max_inputs,
+                    layer->input_count);
+      return fail(i, Status::invalid_argument, why.text);
+    }
+    ImageShape shapes[LayerSpec::kMaxInputs];
+    for (std::int32_t k = 0; k < layer->input_count; ++k) {
+      const std::int32_t from = layer->inputs[k];
+      shapes[k] = from < 0 ? input : layers[from].output;
+      if (from >= 0) layers[from].last_use = i;
+    }
+    layer->input = shapes[0];
+    layer->feature_shape = layout_shape(layers, layer->inputs[0], input);
+    if (spec.kind != LayerKind::linear) layer->feature_shape = layer->input;
+    status = traits.shape(spec, shapes, layer->input_count, layer, &why);
+    if (status != Status::ok) return fail(i, status, why.text);
+    if (!tensor_bytes(layer->output, max_batch, &layer->output_bytes))
+      return fail(i, Status::size_overflow, "the output does not fit in memory");
+    layer->last_use = i;
+    if (layer->output_bytes > largest) largest = layer->output_bytes;
+    if (traits.scratch_bytes != nullptr &&
+        !round_up(traits.scratch_bytes(*layer, max_batch), &layer->scratch_bytes))
+      return fail(i, Status::size_overflow, "the kernel scratch does not fit in memory");
+    if (__builtin_add_overflow(total, layer->output_bytes, &total) ||
+        __builtin_add_overflow(total, layer->scratch_bytes, &total))
+      return fail(i, Status::size_overflow, "the activations do not fit in memory");
   }
-  std::size_t capacity = 0;
-  std::size_t bytes = 0;
-  if (!detail::checked_multiply(largest, static_cast<std::size_t>(max_batch), &capacity) ||
-      !detail::checked_multiply(capacity, sizeof(float), &bytes))
-    return Status::size_overflow;
+  layers[count - 1].last_use = count;  // the network's output outlives every op
+  // An op that allows it writes over its first input when it is that input's last reader (and
+  // the input is not the network's, which belongs to the caller).
+  for (std::int32_t i = 0; i < count; ++i) {
+    Layer& layer = layers[i];
+    const std::int32_t from = layer.inputs[0];
+    layer.in_place = ops::traits(layer.spec.kind).in_place && from >= 0 &&
+                     layers[from].last_use == i && layers[from].output_bytes == layer.output_bytes;
+  }
+  const detail::PlanResult plan = detail::plan_activations(layers, count);
 
-  // Commit only a plan that also fits in size_t as a whole; a failed configure leaves the model
-  // (configured, bound or neither) as it was.
+  Model candidate;
+  candidate.layers_ = layers;
   candidate.count_ = count;
   candidate.input_ = input;
   candidate.max_batch_ = max_batch;
-  candidate.activation_capacity_ = capacity;
-  for (std::int32_t i = 0; i < count; ++i) {
-    const Layer& layer = candidate.layers_[i];
-    const std::size_t scratch = kernel_scratch_bytes(layer, max_batch);
-    if (scratch > candidate.kernel_scratch_bytes_) candidate.kernel_scratch_bytes_ = scratch;
-    if (layer.output.channels > candidate.max_channels_)
-      candidate.max_channels_ = layer.output.channels;
-  }
+  candidate.activation_bytes_ = plan.peak;
+  candidate.lower_bound_bytes_ = plan.lower_bound;
+  // For comparison only: saturates rather than refusing a plan that fits.
+  if (!detail::checked_multiply(largest, 2, &candidate.ping_pong_bytes_))
+    candidate.ping_pong_bytes_ = SIZE_MAX;
   candidate.configured_ = true;
   Arena measure;
-  if (candidate.plan(measure) != Status::ok) return Status::size_overflow;
+  if (candidate.take_memory(measure, false) != Status::ok)
+    return fail(-1, Status::size_overflow, "parameters and activations do not fit in memory");
   *this = candidate;
   return Status::ok;
 }
 
-Status Model::plan(Arena& arena) {
+// Parameters op by op, then the activation region, then one moment sink per channel of the
+// widest op (for run()'s statistics). The same allocations measure, check and commit; only
+// `commit` writes the pointers into the records.
+Status Model::take_memory(Arena& arena, bool commit) {
+  std::int32_t widest = 1;
   for (std::int32_t i = 0; i < count_; ++i) {
     Layer& layer = layers_[i];
-    layer.weights = layer.weight_count > 0 ? arena.allocate<float>(layer.weight_count) : nullptr;
-    layer.bias = layer.bias_count > 0 ? arena.allocate<float>(layer.bias_count) : nullptr;
+    float* weights = layer.weight_count > 0 ? arena.allocate<float>(layer.weight_count) : nullptr;
+    float* bias = layer.bias_count > 0 ? arena.allocate<float>(layer.bias_count) : nullptr;
+    float* running_mean = nullptr;
+    float* running_var = nullptr;
+    std::int64_t* batches_tracked = nullptr;
+    if (layer.spec.kind == LayerKind::batch_norm2d) {
+      running_mean = arena.allocate<float>(layer.weight_count);
+      running_var = arena.allocate<float>(layer.weight_count);
+      batches_tracked = arena.allocate<std::int64_t>(1);
+    }
+    if (commit) {
+      layer.weights = weights;
+      layer.bias = bias;
+      layer.running_mean = running_mean;
+      layer.running_var = running_var;
+      layer.batches_tracked = batches_tracked;
+    }
+    if (layer.output.channels > widest) widest = layer.output.channels;
   }
-  activations_[0] = arena.allocate<float>(activation_capacity_);
-  activations_[1] = arena.allocate<float>(activation_capacity_);
-  static_assert(Arena::kAlignment % kernels::kScratchAlignment == 0, "kernel scratch alignment");
-  kernel_scratch_ =
-      kernel_scratch_bytes_ > 0 ? arena.allocate_bytes(kernel_scratch_bytes_) : nullptr;
-  moments_ = arena.allocate<kernels::ChannelMoments>(static_cast<std::size_t>(max_channels_));
+  if (!commit && arena.measuring()) parameter_bytes_ = arena.used();
+  unsigned char* activations = static_cast<unsigned char*>(arena.allocate_bytes(activation_bytes_));
+  auto* moments = arena.allocate<kernels::ChannelMoments>(static_cast<std::size_t>(widest));
+  if (commit) {
+    activations_ = activations;
+    moments_ = moments;
+  }
   return arena.status();
 }
 
 std::size_t Model::required_bytes() const {
   if (!configured_) return 0;
   Arena measure;
-  Model copy = *this;  // plan() writes pointers; measure on a copy
-  (void)copy.plan(measure);
+  Model copy = *this;
+  (void)copy.take_memory(measure, false);
   return measure.used();
 }
 
+MemoryPlan Model::memory_plan() const {
+  MemoryPlan plan;
+  if (!configured_) return plan;
+  plan.parameter_bytes = parameter_bytes_;
+  plan.activation_bytes = activation_bytes_;
+  plan.lower_bound_bytes = lower_bound_bytes_;
+  plan.ping_pong_bytes = ping_pong_bytes_;
+  return plan;
+}
+
 Status Model::bind(Arena& arena) {
-  if (!configured_) return Status::invalid_argument;
+  if (!configured_ || arena.measuring()) return Status::invalid_argument;
   const Arena::Mark start = arena.mark();
-  Model candidate = *this;
-  const Status status = candidate.plan(arena);
-  if (status != Status::ok || arena.measuring()) {
-    arena.rewind(start);
-    return status != Status::ok ? status : Status::invalid_argument;
-  }
-  *this = candidate;
+  // A trial with the same allocations first: on failure nothing in the records has changed.
+  const Status trial = take_memory(arena, false);
+  arena.rewind(start);
+  if (trial != Status::ok) return trial;
+  (void)take_memory(arena, true);
   for (std::int32_t i = 0; i < count_; ++i) {
     Layer& layer = layers_[i];
     if (layer.weights != nullptr) std::memset(layer.weights, 0, layer.weight_count * sizeof(float));
     if (layer.bias != nullptr) std::memset(layer.bias, 0, layer.bias_count * sizeof(float));
+    if (layer.spec.kind == LayerKind::batch_norm2d) {
+      for (std::size_t c = 0; c < layer.weight_count; ++c) {
+        layer.weights[c] = 1.0f;
+        layer.running_mean[c] = 0.0f;
+        layer.running_var[c] = 1.0f;
+      }
+      *layer.batches_tracked = 0;
+    }
   }
+  output_batch_ = 0;
   bound_ = true;
   return Status::ok;
 }
 
+namespace {
+
+// The float arrays of one op's state in snapshot order, and their lengths.
+std::int32_t state_arrays(const Layer& layer, float** arrays, std::size_t* lengths) {
+  const std::size_t channels = layer.spec.kind == LayerKind::batch_norm2d ? layer.weight_count : 0;
+  float* all[4] = {layer.weights, layer.bias, layer.running_mean, layer.running_var};
+  const std::size_t counts[4] = {layer.weight_count, layer.bias_count, channels, channels};
+  std::int32_t n = 0;
+  for (int k = 0; k < 4; ++k) {
+    if (counts[k] == 0) continue;
+    arrays[n] = all[k];
+    lengths[n++] = counts[k];
+  }
+  return n;
+}
+
+}  // namespace
+
 std::size_t Model::parameter_count() const {
   std::size_t total = 0;
-  for (std::int32_t i = 0; i < count_; ++i)
-    total += layers_[i].weight_count + layers_[i].bias_count;
+  for (std::int32_t i = 0; i < count_; ++i) {
+    float* arrays[4];
+    std::size_t lengths[4];
+    const std::int32_t n = state_arrays(layers_[i], arrays, lengths);
+    for (std::int32_t k = 0; k < n; ++k) total += lengths[k];
+  }
   return total;
 }
 
@@ -283,13 +312,13 @@ Status Model::copy_parameters_to(float* destination, std::size_t count) const {
   if (!bound_) return Status::not_bound;
   if (destination == nullptr || count != parameter_count()) return Status::invalid_argument;
   for (std::int32_t i = 0; i < count_; ++i) {
-    const Layer& layer = layers_[i];
-    if (layer.weight_count > 0)
-      std::memcpy(destination, layer.weights, layer.weight_count * sizeof(float));
-    destination += layer.weight_count;
-    if (layer.bias_count > 0)
-      std::memcpy(destination, layer.bias, layer.bias_count * sizeof(float));
-    destination += layer.bias_count;
+    float* arrays[4];
+    std::size_t lengths[4];
+    const std::int32_t n = state_arrays(layers_[i], arrays, lengths);
+    for (std::int32_t k = 0; k < n; ++k) {
+      std::memcpy(destination, arrays[k], lengths[k] * sizeof(float));
+      destination += lengths[k];
+    }
   }
   return Status::ok;
 }
@@ -300,159 +329,112 @@ Status Model::copy_parameters_from(const float* source, std::size_t count) {
   for (std::size_t i = 0; i < count; ++i)
     if (!std::isfinite(source[i])) return Status::non_finite;
   for (std::int32_t i = 0; i < count_; ++i) {
-    const Layer& layer = layers_[i];
-    if (layer.weight_count > 0)
-      std::memcpy(layer.weights, source, layer.weight_count * sizeof(float));
-    source += layer.weight_count;
-    if (layer.bias_count > 0) std::memcpy(layer.bias, source, layer.bias_count * sizeof(float));
-    source += layer.bias_count;
+    float* arrays[4];
+    std::size_t lengths[4];
+    const std::int32_t n = state_arrays(layers_[i], arrays, lengths);
+    for (std::int32_t k = 0; k < n; ++k) {
+      std::memcpy(arrays[k], source, lengths[k] * sizeof(float));
+      source += lengths[k];
+    }
   }
   return Status::ok;
 }
 
 std::int32_t Model::find_layer(const char* name) const {
+  if (name == nullptr) return -1;
   for (std::int32_t i = 0; i < count_; ++i)
     if (names_equal(layers_[i].spec.name, name)) return i;
   return -1;
 }
 
-Status Model::run_layer(std::int32_t index, ConstTensorView input, TensorView output) const {
-  return run_layer_staged(index, input, output, false, nullptr);
-}
-
-Status Model::run_layer_with_statistics(std::int32_t index, ConstTensorView input,
-                                        TensorView output, RunningStats* channel_stats) const {
-  if (channel_stats == nullptr) return Status::invalid_argument;
-  return run_layer_staged(index, input, output, false, channel_stats);
-}
-
-Status Model::run_layer_staged(std::int32_t index, ConstTensorView input, TensorView output,
-                               bool relu, RunningStats* channel_stats) const {
-  if (!bound_) return Status::not_bound;
-  if (index < 0 || index >= count_ || input.data == nullptr || output.data == nullptr)
-    return Status::invalid_argument;
+TensorView Model::tensor(std::int32_t index, std::int32_t batch) const {
+  if (index < 0 || index >= count_) return {};
   const Layer& layer = layers_[index];
-  if (input.batch <= 0 || input.batch > max_batch_ || input.batch != output.batch)
-    return Status::invalid_argument;
-  if (input.shape.elements() != layer.input.elements() ||
-      output.shape.elements() != layer.output.elements())
-    return Status::shape_mismatch;
-  const kernels::F32Kernels& k = kernels::f32_kernels();
-  kernels::F32Epilogue epilogue;
-  if (relu) epilogue.clamp_min = 0.0f;
-  const std::size_t channels = static_cast<std::size_t>(layer.output.channels);
-  if (channel_stats != nullptr) {
-    for (std::size_t c = 0; c < channels; ++c) moments_[c] = {};
-    epilogue.moments = moments_;
-  }
-  const LayerSpec& s = layer.spec;
-  const ImageShape in = layer.input;
-  const ImageShape out = layer.output;
-  bool moments_done = false;  // the kernel's epilogue filled moments_
-  switch (s.kind) {
-    case LayerKind::conv2d:
-      k.conv2d(conv_params(layer, input.batch), input.data, layer.weights, layer.bias,
-               output.data, epilogue, kernel_scratch_);
-      moments_done = true;
-      break;
-    case LayerKind::linear:
-      k.linear(linear_params(layer, input.batch), input.data, layer.weights, layer.bias,
-               output.data, epilogue, kernel_scratch_);
-      moments_done = true;
-      break;
-    case LayerKind::relu:
-      k.clamp(input.elements(), input.data, output.data, 0.0f,
-              std::numeric_limits<float>::infinity());
-      break;
-    case LayerKind::max_pool2d:
-    case LayerKind::avg_pool2d: {
-      const kernels::Pool2dParams p = {input.batch, in.height,  in.width,   in.channels,
-                                       out.height,  out.width,  s.kernel_h, s.kernel_w,
-                                       s.stride_h,  s.stride_w, s.pad_h,    s.pad_w};
-      if (s.kind == LayerKind::max_pool2d)
-        k.max_pool2d(p, input.data, output.data);
-      else
-        k.avg_pool2d(p, input.data, output.data);
-      break;
-    }
-    case LayerKind::adaptive_avg_pool2d:
-      k.global_avg_pool(input.batch, in.height * in.width, in.channels, input.data, output.data);
-      break;
-    case LayerKind::flatten:
-      if (output.data != input.data)
-        std::memmove(output.data, input.data, input.elements() * sizeof(float));
-      break;
-    case LayerKind::add:
-    case LayerKind::batch_norm2d:
-    case LayerKind::relu6:
-    case LayerKind::hardtanh:
-      return Status::invalid_argument;  // refused by configure()
-  }
-  if (channel_stats != nullptr) {
-    if (!moments_done)
-      k.add_channel_moments(output.data,
-                            static_cast<std::size_t>(output.batch) * out.height * out.width,
-                            channels, moments_);
-    merge_moments(moments_, channels, channel_stats);
-  }
-  return Status::ok;
+  float* data = bound_ ? reinterpret_cast<float*>(activations_ + layer.output_offset) : nullptr;
+  return {data, batch, layer.output};
 }
 
-Status Model::run_range(std::int32_t first, std::int32_t last, ConstTensorView input,
-                        LayerObserver* observer, RunningStats* first_layer_stats) {
-  if (!bound_) return Status::not_bound;
-  if (first < 0 || last > count_ || first > last || input.data == nullptr)
-    return Status::invalid_argument;
-  if (input.batch <= 0 || input.batch > max_batch_) return Status::invalid_argument;
-  ConstTensorView current = input;
+ConstTensorView Model::output() const {
+  if (!bound_ || output_batch_ == 0) return {};
+  const TensorView view = tensor(count_ - 1, output_batch_);
+  return {view.data, view.batch, view.shape};
+}
+
+bool Model::read_from(std::int32_t index, std::int32_t step) const {
+  if (index < 0) {
+    for (std::int32_t i = step < 0 ? 0 : step; i < count_; ++i)
+      for (std::int32_t k = 0; k < layers_[i].input_count; ++k)
+        if (layers_[i].inputs[k] < 0) return true;
+    return false;
+  }
+  return index < step && index < count_ && layers_[index].last_use >= step && step < count_;
+}
+
+Status Model::run_ops(std::int32_t first, std::int32_t last, const float* network_input,
+                      std::int32_t batch, LayerObserver* observer, RunningStats* first_stats) {
+  const kernels::F32Kernels& k = kernels::f32_kernels();
   for (std::int32_t i = first; i < last; ++i) {
     const Layer& layer = layers_[i];
-    const LayerKind kind = layer.spec.kind;
-    // ReLU and Flatten work in place when their input is already one of our buffers.
-    const bool ours = current.data == activations_[0] || current.data == activations_[1];
-    float* target = activations_[0];
-    if (ours && (kind == LayerKind::relu || kind == LayerKind::flatten))
-      target = const_cast<float*>(current.data);
-    else if (current.data == activations_[0])
-      target = activations_[1];
-    const TensorView out = {target, current.batch, layer.output};
-    // Nobody can see the output between a conv2d or linear layer and the ReLU after it, unless
-    // an observer watches.
-    const bool fuse_relu = observer == nullptr && i + 1 < last &&
-                           (kind == LayerKind::conv2d || kind == LayerKind::linear) &&
-                           layers_[i + 1].spec.kind == LayerKind::relu;
-    LSUV_TRY(
-        run_layer_staged(i, current, out, fuse_relu, i == first ? first_layer_stats : nullptr));
-    current = {target, current.batch, layer.output};
-    if (observer != nullptr) observer->observe(i, layer, current);
-    if (fuse_relu) ++i;
+    const ops::OpTraits& traits = ops::traits(layer.spec.kind);
+    const float* inputs[LayerSpec::kMaxInputs] = {};
+    for (std::int32_t n = 0; n < layer.input_count; ++n) {
+      const std::int32_t from = layer.inputs[n];
+      inputs[n] = from < 0 ? network_input : tensor(from, batch).data;
+    }
+    float* output = tensor(i, batch).data;
+    void* scratch = layer.scratch_bytes > 0 ? activations_ + layer.scratch_offset : nullptr;
+    kernels::F32Epilogue epilogue;
+    const bool measure = i == first && first_stats != nullptr;
+    const std::int32_t channels = layer.output.channels;
+    if (measure) {
+      for (std::int32_t c = 0; c < channels; ++c) moments_[c] = kernels::ChannelMoments();
+      if (traits.epilogue) epilogue.moments = moments_;
+    }
+    // Nobody sees the output between an op and a clamp right after it that works in place over
+    // it (so is its only reader), unless an observer watches.
+    const bool fuse = observer == nullptr && i + 1 < last && traits.epilogue &&
+                      !(layer.spec.kind == LayerKind::add && layer.spec.relu) &&
+                      layers_[i + 1].in_place && layers_[i + 1].inputs[0] == i &&
+                      is_clamp(layers_[i + 1].spec.kind);
+    if (fuse) (void)ops::clamp_range(layers_[i + 1].spec, &epilogue.clamp_min, &epilogue.clamp_max);
+    traits.run({layer, k, inputs, output, batch, scratch, epilogue});
+    if (measure) {
+      const std::size_t rows = static_cast<std::size_t>(batch) * layer.output.height *
+                               static_cast<std::size_t>(layer.output.width);
+      if (!traits.epilogue)
+        k.add_channel_moments(output, rows, static_cast<std::size_t>(channels), moments_);
+      merge_moments(moments_, static_cast<std::size_t>(channels), first_stats);
+    }
+    if (observer != nullptr) observer->observe(i, layer, {output, batch, layer.output});
+    if (fuse) ++i;
   }
-  output_ = current;
+  output_batch_ = batch;
   return Status::ok;
+}
+
+Status Model::run(std::int32_t first, std::int32_t last, const float* network_input,
+                  std::int32_t batch, RunningStats* first_stats) {
+  if (!bound_) return Status::not_bound;
+  if (first < 0 || last > count_ || first > last || batch <= 0 || batch > max_batch_)
+    return Status::invalid_argument;
+  if (network_input == nullptr) {
+    for (std::int32_t i = first; i < last; ++i)
+      for (std::int32_t n = 0; n < layers_[i].input_count; ++n)
+        if (layers_[i].inputs[n] < 0) return Status::invalid_argument;
+  }
+  return run_ops(first, last, network_input, batch, nullptr, first_stats);
 }
 
 Status Model::forward(const float* input, std::int32_t batch) {
-  return run_range(0, count_, {input, batch, input_}, nullptr, nullptr);
+  if (!bound_) return Status::not_bound;
+  if (input == nullptr || batch <= 0 || batch > max_batch_) return Status::invalid_argument;
+  return run_ops(0, count_, input, batch, nullptr, nullptr);
 }
 
 Status Model::forward(const float* input, std::int32_t batch, LayerObserver& observer) {
-  return run_range(0, count_, {input, batch, input_}, &observer, nullptr);
-}
-
-Status Model::forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
-                            ConstTensorView* result) {
-  return forward_range(first, last, input, result, nullptr);
-}
-
-Status Model::forward_range(std::int32_t first, std::int32_t last, ConstTensorView input,
-                            ConstTensorView* result, RunningStats* first_layer_stats) {
-  if (result == nullptr) return Status::invalid_argument;
-  if (bound_ && first >= 0 && first < count_ &&
-      input.shape.elements() != layers_[first].input.elements())
-    return Status::shape_mismatch;
-  LSUV_TRY(run_range(first, last, input, nullptr, first_layer_stats));
-  *result = output_;
-  return Status::ok;
+  if (!bound_) return Status::not_bound;
+  if (input == nullptr || batch <= 0 || batch > max_batch_) return Status::invalid_argument;
+  return run_ops(0, count_, input, batch, &observer, nullptr);
 }
 
 }  // namespace lsuv

@@ -14,8 +14,6 @@ const char* status_name(Status status) {
       return "size_overflow";
     case Status::arena_too_small:
       return "arena_too_small";
-    case Status::too_many_layers:
-      return "too_many_layers";
     case Status::not_bound:
       return "not_bound";
     case Status::non_finite:

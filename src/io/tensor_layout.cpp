@@ -32,9 +32,10 @@ bool keeps_layout(LayerKind kind) {
 TorchOutputLayout torch_output_layout(const Model& model) {
   TorchOutputLayout layout;
   layout.order = model.layer(model.layer_count() - 1).output;
-  // Walk back from the last op through the ops that keep their input's layout; a run of
-  // Flattens numbers the features by what the first of them received.
-  for (std::int32_t i = model.layer_count() - 1; i >= 0; --i) {
+  // Walk back from the last op, each step to the first tensor the op reads, through the ops that
+  // keep their input's layout; a run of Flattens numbers the features by what the first of them
+  // received.
+  for (std::int32_t i = model.layer_count() - 1; i >= 0; i = model.layer(i).inputs[0]) {
     const Layer& layer = model.layer(i);
     if (layer.spec.kind == LayerKind::flatten) {
       layout.flat = true;

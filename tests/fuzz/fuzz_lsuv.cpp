@@ -1,7 +1,7 @@
-// Fuzzes LSUV end to end: the bytes describe a small network (layer kinds and
-// hyper-parameters), its input shape, batch sizes, the initialiser, the LSUV options, the
-// scratch size (sometimes one byte short) and the calibration images (NaN, Inf, denormals and
-// huge values included). Whatever they say:
+// Fuzzes LSUV end to end: the bytes describe a small network (op kinds, hyper-parameters and
+// which earlier tensors an op reads: residual Adds, branches), its input shape, batch sizes, the
+// initialiser, the LSUV options, the scratch size (sometimes one byte short) and the calibration
+// images (NaN, Inf, denormals and huge values included). Whatever they say:
 //   - every call returns a Status the library defines;
 //   - a failed lsuv_initialize leaves every parameter bit-identical to before;
 //   - a successful one leaves every parameter finite, and the model still runs.
@@ -26,7 +26,7 @@ lsuv::LayerSpec read_layer(lsuv_fuzz::ByteReader& in, int index) {
   char name[8];
   std::snprintf(name, sizeof name, "L%d", index);
   lsuv::LayerSpec spec;
-  switch (in.byte() % 7) {
+  switch (in.byte() % 11) {
     case 0: {
       const std::int32_t out = in.in_range(1, 6);
       spec = lsuv::conv2d(name, 0, out, in.in_range(1, 3), in.in_range(1, 3))
@@ -50,6 +50,21 @@ lsuv::LayerSpec read_layer(lsuv_fuzz::ByteReader& in, int index) {
       return lsuv::adaptive_avg_pool2d(name);
     case 5:
       return lsuv::flatten(name);
+    case 6: {
+      // Two tensors of this op's choosing: "input" or an earlier op's output.
+      char a[8], b[8];
+      const int from_a = in.in_range(-1, index - 1), from_b = in.in_range(-1, index - 1);
+      std::snprintf(a, sizeof a, from_a < 0 ? "input" : "L%d", from_a);
+      std::snprintf(b, sizeof b, from_b < 0 ? "input" : "L%d", from_b);
+      spec = lsuv::add(name, a, b);
+      return in.flag() ? spec.with_relu() : spec;
+    }
+    case 7:
+      return lsuv::batch_norm2d(name, in.in_range(1, 6));
+    case 8:
+      return lsuv::relu6(name);
+    case 9:
+      return lsuv::hardtanh(name, -0.5f, in.flag() ? 0.25f : 2.0f);
     default:
       return lsuv::relu(name);
   }
@@ -87,8 +102,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (int i = 0; i < layer_count; ++i) layers[i] = read_layer(in, i);
   const std::int32_t max_batch = in.in_range(1, 4);
 
+  std::vector<unsigned char> records(lsuv::Model::graph_bytes(layer_count) +
+                                     lsuv::Arena::kAlignment);
+  lsuv::Arena graph(records.data(), records.size());
   lsuv::Model model;
-  const lsuv::Status configured = model.configure(layers, layer_count, shape, max_batch);
+  const lsuv::Status configured = model.configure(layers, layer_count, shape, max_batch, graph);
   FUZZ_CHECK(lsuv_fuzz::is_valid_status(configured));
   if (configured != lsuv::Status::ok || model.required_bytes() > kMaxModelBytes) return 0;
   std::vector<unsigned char> memory(model.required_bytes() + lsuv::Arena::kAlignment);
@@ -117,7 +135,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.target_std = kTargetStds[in.byte() % 4];
   options.target_mean = in.flag() ? 0.0 : 0.5;
   options.seed = in.byte();
-  options.layer_mask = in.flag() ? 0xFFFFFFFFu : in.byte();
+  // All conv2d and linear ops, or a subset of them chosen by the bytes.
+  std::int32_t chosen[kMaxLayers];
+  if (in.flag()) {
+    options.layers = chosen;
+    for (std::int32_t i = 0; i < model.layer_count(); ++i)
+      if (lsuv::has_parameters(model.layer(i).spec.kind) && in.flag())
+        chosen[options.layer_count++] = i;
+  }
   const bool one_byte_short = (in.byte() % 8) == 0;
 
   const std::int32_t image_count = in.in_range(1, 12);
@@ -137,13 +162,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   lsuv::Arena scratch(start, scratch_bytes);
 
   const std::vector<float> before = lsuv_fuzz::parameters(model);
-  lsuv::LsuvReport report;
+  const std::int32_t entries = lsuv::lsuv_report_size(model, options);
+  FUZZ_CHECK(entries >= 0 && entries <= model.layer_count());
+  std::vector<lsuv::LsuvLayerReport> report_entries(static_cast<std::size_t>(entries) + 1);
+  lsuv::LsuvReport report(report_entries.data(), entries + 1);
   const lsuv::Status status = lsuv::lsuv_initialize(model, source, options, scratch, &report);
   FUZZ_CHECK(lsuv_fuzz::is_valid_status(status));
-  FUZZ_CHECK(report.count >= 0 && report.count <= lsuv::Model::kMaxLayers);
+  FUZZ_CHECK(report.count >= 0 && report.count <= entries);
   for (std::int32_t i = 0; i < report.count; ++i)
     FUZZ_CHECK(static_cast<unsigned>(report.layers[i].status) <=
-               static_cast<unsigned>(lsuv::LsuvLayerStatus::not_run));
+               static_cast<unsigned>(lsuv::LsuvLayerStatus::measured));
   const std::vector<float> after = lsuv_fuzz::parameters(model);
   if (status != lsuv::Status::ok) {
     FUZZ_CHECK(lsuv_fuzz::same_bits(before, after));

@@ -35,9 +35,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   lsuv::ImageShape input = spec.input;
   if (input.elements() == 0) input = {8, 8, 3};
+  std::vector<unsigned char> records(lsuv::Model::graph_bytes(spec.count()) +
+                                     lsuv::Arena::kAlignment);
+  lsuv::Arena graph(records.data(), records.size());
   lsuv::Model model;
-  const lsuv::Status configured = model.configure(spec.layers.data(), spec.count(), input, 2);
+  lsuv::ConfigureError why;
+  const lsuv::Status configured =
+      model.configure(spec.layers.data(), spec.count(), input, 2, graph, &why);
   FUZZ_CHECK(lsuv_fuzz::is_valid_status(configured));
-  if (configured == lsuv::Status::ok) FUZZ_CHECK(model.layer_count() == spec.count());
+  if (configured == lsuv::Status::ok)
+    FUZZ_CHECK(model.layer_count() == spec.count());
+  else
+    FUZZ_CHECK(why.message[0] != '\0' && why.op >= -1 && why.op < spec.count());
   return 0;
 }

@@ -24,6 +24,8 @@ constexpr const char* kFiles[] = {"conv1.weight.npy", "conv1.bias.npy", "l1.weig
                                   "l1.bias.npy"};
 
 struct Fixture {
+  std::vector<unsigned char> records;
+  lsuv::Arena* graph = nullptr;  // the op records, for the program's lifetime
   lsuv::Model model;
   std::vector<unsigned char> memory;
   std::string directory;
@@ -58,7 +60,9 @@ void remove_directory() {
 Fixture& fixture() {
   static Fixture* made = [] {
     auto* f = new Fixture;
-    FUZZ_CHECK(f->model.configure(kLayers, 3, {3, 3, 1}, 1) == lsuv::Status::ok);
+    f->records.resize(lsuv::Model::graph_bytes(3) + lsuv::Arena::kAlignment);
+    f->graph = new lsuv::Arena(f->records.data(), f->records.size());
+    FUZZ_CHECK(f->model.configure(kLayers, 3, {3, 3, 1}, 1, *f->graph) == lsuv::Status::ok);
     f->memory.resize(f->model.required_bytes() + lsuv::Arena::kAlignment);
     lsuv::Arena arena(f->memory.data(), f->memory.size());
     FUZZ_CHECK(f->model.bind(arena) == lsuv::Status::ok);

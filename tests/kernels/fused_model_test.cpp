@@ -1,6 +1,6 @@
-// The model's fused paths: conv2d / linear with the ReLU after them in Model::forward, and the
-// per-channel statistics LSUV accumulates while a layer stores its output. Each is checked
-// against the unfused computation at every level this machine runs.
+// The model's fused paths: conv2d / linear with the ReLU after them in Model::forward and
+// Model::run, and the per-channel statistics LSUV accumulates while a layer stores its output. Each
+// is checked against the unfused computation at every level this machine runs.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -45,7 +45,6 @@ std::vector<CpuLevel> machine_levels() {
   return levels;
 }
 
-
 // Copies every layer's output and its per-channel exact statistics.
 class Recorder final : public lsuv::LayerObserver {
  public:
@@ -58,8 +57,8 @@ class Recorder final : public lsuv::LayerObserver {
                             channel_stats[index].data());
     }
   }
-  std::vector<float> outputs[lsuv::Model::kMaxLayers];
-  std::vector<lsuv::RunningStats> channel_stats[lsuv::Model::kMaxLayers];
+  std::vector<float> outputs[kLayers];
+  std::vector<lsuv::RunningStats> channel_stats[kLayers];
 };
 
 double relative_difference(double got, double want) {
@@ -82,16 +81,16 @@ TEST_CASE("Model::forward fuses ReLU into conv2d and linear with bit-identical r
       const lsuv::ConstTensorView out = m->model.output();
       REQUIRE(out.elements() == unfused.outputs[kLayers - 1].size());
       CHECK(std::equal(out.data, out.data + out.elements(), unfused.outputs[kLayers - 1].begin()));
-      // A range holding conv1 and relu1 is fused; one that stops at conv1 returns conv1's own
+      // A range holding conv1 and relu1 is fused; one that stops at conv1 leaves conv1's own
       // (pre-activation) output, negative values included.
-      lsuv::ConstTensorView result;
-      const lsuv::ConstTensorView input = {images.data(), batch, kInput};
-      REQUIRE(m->model.forward_range(0, 1, input, &result) == Status::ok);
-      CHECK(std::equal(result.data, result.data + result.elements(), unfused.outputs[0].begin()));
-      CHECK(std::any_of(result.data, result.data + result.elements(),
-                        [](float v) { return v < 0.0f; }));
-      REQUIRE(m->model.forward_range(0, 4, input, &result) == Status::ok);
-      CHECK(std::equal(result.data, result.data + result.elements(), unfused.outputs[3].begin()));
+      REQUIRE(m->model.run(0, 1, images.data(), batch) == Status::ok);
+      const lsuv::TensorView conv1 = m->model.tensor(0, batch);
+      CHECK(std::equal(conv1.data, conv1.data + conv1.elements(), unfused.outputs[0].begin()));
+      CHECK(
+          std::any_of(conv1.data, conv1.data + conv1.elements(), [](float v) { return v < 0.0f; }));
+      REQUIRE(m->model.run(0, 4, images.data(), batch) == Status::ok);
+      const lsuv::TensorView relu2 = m->model.tensor(3, batch);
+      CHECK(std::equal(relu2.data, relu2.data + relu2.elements(), unfused.outputs[3].begin()));
     }
   }
 }
@@ -100,28 +99,23 @@ TEST_CASE("fused per-channel statistics match the exact statistics of the unfuse
   lsuv_test::LevelGuard guard;
   auto m = lsuv_test::make_model(kNet, kLayers, kInput, kBatch);
   const std::vector<float> images = lsuv_test::gaussian_images(kBatch, kInput, 6, 3.0f, 0.5f);
-  const lsuv::ConstTensorView input = {images.data(), kBatch, kInput};
   for (CpuLevel level : machine_levels()) {
     CAPTURE(std::string(lsuv::cpu_level_name(level)));
     REQUIRE(lsuv::set_cpu_level_limit(level) == Status::ok);
     Recorder unfused;
     REQUIRE(m->model.forward(images.data(), kBatch, unfused) == Status::ok);
-    lsuv::ConstTensorView current = input;
     for (std::int32_t i = 0; i < kLayers; ++i) {
       CAPTURE(i);
       const lsuv::Layer& layer = m->model.layer(i);
       std::vector<lsuv::RunningStats> stats(static_cast<std::size_t>(layer.output.channels));
       std::vector<lsuv::RunningStats> single(stats.size());
-      std::vector<float> own(static_cast<std::size_t>(kBatch) * layer.output.elements());
-      // Both entry points, the layer's output through run_layer_with_statistics into a buffer
-      // of ours and through forward_range (fusing the following ReLU) into the model's.
-      REQUIRE(m->model.run_layer_with_statistics(i, current, {own.data(), kBatch, layer.output},
-                                                 single.data()) == Status::ok);
-      CHECK(own == unfused.outputs[i]);
-      lsuv::ConstTensorView next;
-      REQUIRE(m->model.forward_range(i, std::min(i + 2, kLayers), current, &next, stats.data()) ==
+      // The op alone, then the op with the ReLU after it fused into its kernel.
+      REQUIRE(m->model.run(0, i, images.data(), kBatch) == Status::ok);
+      REQUIRE(m->model.run(i, i + 1, images.data(), kBatch, single.data()) == Status::ok);
+      const lsuv::TensorView own = m->model.tensor(i, kBatch);
+      CHECK(std::vector<float>(own.data, own.data + own.elements()) == unfused.outputs[i]);
+      REQUIRE(m->model.run(i, std::min(i + 2, kLayers), images.data(), kBatch, stats.data()) ==
               Status::ok);
-      current = {unfused.outputs[i].data(), kBatch, layer.output};
       if (!lsuv::has_parameters(layer.spec.kind)) continue;
       std::size_t bad = 0;
       for (std::size_t c = 0; c < stats.size(); ++c) {
@@ -136,8 +130,8 @@ TEST_CASE("fused per-channel statistics match the exact statistics of the unfuse
       }
       CHECK(bad == 0);
     }
-    CHECK(m->model.run_layer_with_statistics(0, input, {nullptr, kBatch, kInput}, nullptr) ==
-          Status::invalid_argument);
+    CHECK(m->model.run(0, 1, nullptr, kBatch) == Status::invalid_argument);
+    CHECK(m->model.run(0, 1, images.data(), kBatch + 1) == Status::invalid_argument);
   }
 }
 
@@ -185,7 +179,7 @@ TEST_CASE("LSUV with fused statistics gives the parameters of the unfused comput
       std::vector<unsigned char> scratch(lsuv::lsuv_scratch_bytes(fused->model, source, options) +
                                          lsuv::Arena::kAlignment);
       lsuv::Arena arena(scratch.data(), scratch.size());
-      lsuv::LsuvReport report;
+      lsuv_test::Report report;
       REQUIRE(lsuv::lsuv_initialize(fused->model, source, options, arena, &report) == Status::ok);
       REQUIRE(report.count == 5);
       unfused_lsuv(by_hand->model, images, per_channel);
