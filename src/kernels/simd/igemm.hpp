@@ -451,7 +451,8 @@ IgemmLayout igemm_layout(const Conv2dParams& p) {
   const std::size_t group_tiles = static_cast<std::size_t>((group_out + NR - 1) / NR);
   const std::size_t one_panel = block_k * NR;
   const std::size_t full = max_of(one_panel, static_cast<std::size_t>(kPanelFloats));
-  const std::size_t panel_floats = min_of(group_tiles * one_panel, full);
+  // min(group_tiles * one_panel, full), without a product that could wrap a 32-bit size_t.
+  const std::size_t panel_floats = group_tiles > full / one_panel ? full : group_tiles * one_panel;
   // Moments of at most kMaxMomentColumns columns (an N block), padded to whole tiles.
   const std::size_t moment_columns =
       static_cast<std::size_t>((min_of(group_out, kMaxMomentColumns) + NR - 1) / NR * NR);
