@@ -278,20 +278,30 @@ void build_row_pointers(const IgemmProblem& q, std::int32_t m0, OutputPixel* at,
   *at = {n, oy, ox};
 }
 
-// Copies weight rows of the K block into a panel of `stride`-float rows, zero past `cols`.
-// tap_floats: K floats per tap in the weights (in_c / groups, or the run for row runs).
+// Copies weight rows of the K block into a panel of `stride`-float rows (one or two vectors),
+// zero past `cols`. tap_floats: K floats per tap in the weights (in_c / groups, or the run for
+// row runs). Whole rows are vector copies: the panel is in scratch, which the compiler cannot
+// tell apart from the weights, so a plain loop would not become a straight copy.
+template <class Arch>
 void pack_panel(const Conv2dParams& p, const float* weights, std::int32_t tap_floats,
                 std::int32_t first_tap, std::int32_t taps, std::int32_t channel_off,
                 std::int32_t length, std::int32_t col0, std::int32_t cols, std::int32_t stride,
                 float* panel) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr std::int32_t W = static_cast<std::int32_t>(B::size);
   for (std::int32_t t = 0; t < taps; ++t) {
     for (std::int32_t k = 0; k < length; ++k) {
       const float* src =
           weights +
           (static_cast<std::size_t>(first_tap + t) * tap_floats + channel_off + k) * p.out_c + col0;
       float* dst = panel + (static_cast<std::size_t>(t) * length + k) * stride;
-      for (std::int32_t j = 0; j < cols; ++j) dst[j] = src[j];
-      for (std::int32_t j = cols; j < stride; ++j) dst[j] = 0.0f;
+      if (cols == stride) {
+        for (std::int32_t j = 0; j < stride; j += W)
+          B::load_unaligned(src + j).store_aligned(dst + j);
+      } else {
+        for (std::int32_t j = 0; j < cols; ++j) dst[j] = src[j];
+        for (std::int32_t j = cols; j < stride; ++j) dst[j] = 0.0f;
+      }
     }
   }
 }
@@ -530,8 +540,8 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
           const std::int32_t wide_cols = (rest > 0 && rest <= W) ? cols - rest : cols;
           const std::int32_t wide_tiles = (wide_cols + NR - 1) / NR;
           for (std::int32_t j = 0; j < wide_tiles; ++j)
-            pack_panel(p, weights, tap_floats, t0, q.taps, c0, length, col0 + j * NR,
-                       min_of(NR, wide_cols - j * NR), NR, panels + j * panel_floats);
+            pack_panel<Arch>(p, weights, tap_floats, t0, q.taps, c0, length, col0 + j * NR,
+                             min_of(NR, wide_cols - j * NR), NR, panels + j * panel_floats);
           const float* col_bias = (bias != nullptr && !accumulate) ? bias + col0 : nullptr;
           ChannelMoments* col_moments =
               (last && epilogue.moments != nullptr) ? epilogue.moments + col0 : nullptr;
@@ -543,8 +553,8 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
                                                   column_scratch);
           if (wide_cols < cols) {
             float* narrow = panels + wide_tiles * panel_floats;
-            pack_panel(p, weights, tap_floats, t0, q.taps, c0, length, col0 + wide_cols, rest, W,
-                       narrow);
+            pack_panel<Arch>(p, weights, tap_floats, t0, q.taps, c0, length, col0 + wide_cols, rest,
+                             W, narrow);
             ColumnStage narrow_stage = stage;
             if (col_moments != nullptr) narrow_stage.moments = col_moments + wide_cols;
             igemm_columns<Arch, Shape::kRows1, 1>(
