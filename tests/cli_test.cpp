@@ -484,6 +484,31 @@ TEST_CASE("cli: the demo shows its step on a terminal, and nothing extra off one
   CHECK(shown.find("\rlsuv demo: step 7/7: ") != std::string::npos);
 }
 
+TEST_CASE("cli: init, stats and forward run the residual and depthwise models") {
+  for (const char* name : {"resnet8", "ds_cnn"}) {
+    CAPTURE(name);
+    const std::string spec = source_path(std::string("models/") + name + ".spec");
+    const std::string weights = scratch_dir() + "/" + name + "_weights";
+    REQUIRE(lsuv({"init", "--spec", spec, "--out", weights, "--no-lsuv"}).exit_code == 0);
+    const std::string input = write_images_npy(std::string(name) + "_in.npy", 3);
+    const std::string output = scratch_dir() + "/" + name + "_out.npy";
+    const Run forward =
+        lsuv({"forward", "--spec", spec, "--weights", weights, "--input", input, "--output", output});
+    INFO("stderr: " << forward.err);
+    CHECK(forward.exit_code == 0);
+    // (3, 10) float32 logits: a 128-byte header and 120 bytes of data.
+    CHECK(slurp(output).size() == 128 + 3 * 10 * 4);
+    // stats reads the gzipped test images (a build without zlib refuses them: tested above).
+    if (!has_fashion_mnist() || !LSUV_HAVE_ZLIB) continue;
+    const Run stats = lsuv({"stats", "--spec", spec, "--weights", weights, "--batch-size", "8"});
+    INFO("stderr: " << stats.err);
+    CHECK(stats.exit_code == 0);
+    CHECK(stats.out.find("Conv2d+BN") != std::string::npos);
+    // The plan: planned bytes beside the lower bound.
+    CHECK(stats.out.find("planned, lower bound") != std::string::npos);
+  }
+}
+
 TEST_CASE("cli: scratch directory removed") {
   std::filesystem::remove_all(scratch_dir());
   CHECK_FALSE(std::filesystem::exists(scratch_dir()));

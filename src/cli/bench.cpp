@@ -89,6 +89,7 @@ void bench_lsuv(const BenchOptions& options, const CheckedArray<float>& images,
   ReportBuffer buffer(model, LsuvOptions());
   const LsuvReport& report = buffer.report;
   const LsuvTiming t = time_lsuv(model, source, LsuvOptions(), start, 5, &buffer.report);
+  print_memory_plan(model);
   std::printf("LSUV (seed variant) of the seed model over %d %s, batches of %d:\n",
               static_cast<int>(options.calibration_images), origin, static_cast<int>(kBatch));
   std::printf(

@@ -200,6 +200,21 @@ LsuvTiming time_lsuv(Model& model, BatchSource& source, const LsuvOptions& optio
   return {lsuv_times[lsuv_times.size() / 2], forward_ms};
 }
 
+void print_memory_plan(const Model& model) {
+  const MemoryPlan plan = model.memory_plan();
+  const double over = plan.lower_bound_bytes > 0
+                          ? 100.0 * (static_cast<double>(plan.activation_bytes) /
+                                         static_cast<double>(plan.lower_bound_bytes) -
+                                     1.0)
+                          : 0.0;
+  std::printf("--- memory for batches of %d (Model::required_bytes %zu)\n",
+              static_cast<int>(model.max_batch()), model.required_bytes());
+  std::printf("  parameters %zu bytes; activations and kernel scratch %zu bytes planned, lower "
+              "bound %zu (+%.1f%%); op records %zu\n",
+              plan.parameter_bytes, plan.activation_bytes, plan.lower_bound_bytes, over,
+              Model::graph_bytes(model.layer_count()));
+}
+
 int name_width(const Model& model) {
   std::size_t width = 8;
   for (std::int32_t i = 0; i < model.layer_count(); ++i)

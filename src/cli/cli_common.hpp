@@ -55,6 +55,9 @@ IdxImages load_fashion_mnist(const std::string& directory, const char* gz_name);
 Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvReport* report,
                 std::size_t cache_limit_bytes = std::size_t{2} << 30);
 
+// What the model's plan takes for batches of max_batch(): parameters, the planned activations and
+// kernel scratch against the lower bound, and the op records.
+void print_memory_plan(const Model& model);
 // The width of a table's layer column: the longest op name, at least 8.
 int name_width(const Model& model);
 // A table cell: %.4f while that stays short, %.4g (1.234e+30) beyond.

@@ -122,6 +122,7 @@ void run_stats(const StatsCommand& command) {
   print_statistics(loaded->model, measure(loaded->model, source),
                    command.weights + " on " + std::to_string(source.batch_count()) +
                        " batches of " + command.data.images);
+  print_memory_plan(loaded->model);
 }
 
 void run_forward(const ForwardCommand& command) {
