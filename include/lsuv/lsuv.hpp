@@ -4,6 +4,7 @@
 
 #include "lsuv/arena.hpp"
 #include "lsuv/batch_source.hpp"
+#include "lsuv/fold.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/layer.hpp"
 #include "lsuv/lsuv_initialize.hpp"
