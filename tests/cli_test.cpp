@@ -449,9 +449,11 @@ TEST_CASE("cli: no progress line when stderr is not a terminal") {
 }
 
 namespace {
-// Runs the program with stdin, stdout and stderr on a pseudo-terminal; returns what it wrote.
-std::string lsuv_on_terminal(const std::vector<std::string>& args) {
-  const std::string command = lsuv_command(args);
+// Runs the program with stdin, stdout and stderr on a pseudo-terminal (after the shell words
+// `limits`); returns what it wrote and checks its exit code.
+std::string lsuv_on_terminal(const std::vector<std::string>& args, int expected_exit_code = 0,
+                             const std::string& limits = "") {
+  const std::string command = limits + lsuv_command(args);
   int master = -1;
   const pid_t child = forkpty(&master, nullptr, nullptr, nullptr);
   REQUIRE(child >= 0);
@@ -470,7 +472,7 @@ std::string lsuv_on_terminal(const std::vector<std::string>& args) {
   int status = 0;
   REQUIRE(waitpid(child, &status, 0) == child);
   CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(WEXITSTATUS(status) == expected_exit_code);
   return seen;
 }
 }  // namespace
@@ -487,6 +489,17 @@ TEST_CASE("cli: a progress line on a terminal, erased at the end") {
   CHECK(init.find("\rlsuv init: LSUV pass 1, batch 1/2\033[K") != std::string::npos);
   // Erased before the report: the report starts on a clean line.
   CHECK(init.find("\r\033[KLSUV (seed variant) over 2 batches") != std::string::npos);
+}
+
+TEST_CASE("cli: an error midway starts its own line, not the end of the progress line") {
+  const std::string input = write_images_npy("midway_shown.npy", 3000);
+  const std::string output = scratch_dir() + "/midway_shown_out.npy";
+  const std::string seen =
+      lsuv_on_terminal(forward_args(input, output), 1, "trap '' XFSZ; ulimit -f 64; ");
+  INFO("terminal: " << seen);
+  CHECK(seen.find("images (") != std::string::npos);
+  CHECK(seen.find("\033[K\r\033[Klsuv: writing " + output + ": file too large") !=
+        std::string::npos);
 }
 
 TEST_CASE("cli: the demo shows its step on a terminal, and nothing extra off one") {
@@ -510,8 +523,8 @@ TEST_CASE("cli: init, stats and forward run the residual and depthwise models") 
     REQUIRE(lsuv({"init", "--spec", spec, "--out", weights, "--no-lsuv"}).exit_code == 0);
     const std::string input = write_images_npy(std::string(name) + "_in.npy", 3);
     const std::string output = scratch_dir() + "/" + name + "_out.npy";
-    const Run forward =
-        lsuv({"forward", "--spec", spec, "--weights", weights, "--input", input, "--output", output});
+    const Run forward = lsuv(
+        {"forward", "--spec", spec, "--weights", weights, "--input", input, "--output", output});
     INFO("stderr: " << forward.err);
     CHECK(forward.exit_code == 0);
     // (3, 10) float32 logits: a 128-byte header and 120 bytes of data.

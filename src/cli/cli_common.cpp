@@ -6,12 +6,14 @@
 #include <cstring>
 #include <filesystem>
 
+#include "cli/progress.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/seed_model.hpp"
 
 namespace lsuv::cli {
 
 void fail(const std::string& message) {
+  erase_progress_line();
   std::fprintf(stderr, "lsuv: %s\n", message.c_str());
   throw Failure{};
 }

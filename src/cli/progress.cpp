@@ -8,7 +8,13 @@
 namespace lsuv::cli {
 namespace {
 constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
+// The line on the terminal now (the program draws one at a time).
+Progress* g_shown = nullptr;
 }  // namespace
+
+void erase_progress_line() {
+  if (g_shown != nullptr) g_shown->clear();
+}
 
 Progress::Progress(const char* command, std::int64_t total, const char* unit)
     : enabled_(isatty(STDERR_FILENO) == 1), command_(command), unit_(unit), total_(total) {}
@@ -22,6 +28,7 @@ void Progress::clear() {
   std::fputs("\r\033[K", stderr);
   std::fflush(stderr);
   drawn_ = false;
+  if (g_shown == this) g_shown = nullptr;
 }
 
 bool Progress::due() const {
@@ -47,6 +54,7 @@ void Progress::draw(const char* text) {
   std::fprintf(stderr, "\rlsuv %s: %s\033[K", command_, text);
   std::fflush(stderr);
   drawn_ = true;
+  g_shown = this;
   last_ = std::chrono::steady_clock::now();
 }
 

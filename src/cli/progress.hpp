@@ -43,6 +43,10 @@ class Progress {
   std::chrono::steady_clock::time_point last_;
 };
 
+// Erases the progress line on the terminal, if one is shown: fail() calls it so that an error
+// starts its own line.
+void erase_progress_line();
+
 // A BatchSource that passes every read through to `inner` and shows which pass over the source
 // and which batch LSUV is at ("lsuv init: LSUV pass 3, batch 512/937").
 class ProgressSource final : public BatchSource {
