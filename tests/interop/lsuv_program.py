@@ -6,8 +6,9 @@ import subprocess
 
 import numpy as np
 
-# Every level lsuv can be limited to on x86-64 (src/kernels/dispatch.cpp); others are skipped.
-X86_LEVELS = ("ref", "sse2", "avx2")
+# Every level lsuv can be limited to (src/kernels/dispatch.cpp): x86-64's and ARM's. A level the
+# build or the CPU lacks leaves another in use (`lsuv --version` says which) and is skipped.
+LEVELS = ("ref", "sse2", "avx2", "neon")
 
 
 def command(lsuv, *args):
@@ -24,11 +25,21 @@ def level_in_use(lsuv, level):
 
 
 def available_levels(lsuv):
-    """The levels this CPU runs, and a line naming those skipped."""
+    """The levels this build and CPU run, and those skipped."""
     levels, skipped = [], []
-    for level in X86_LEVELS:
+    for level in LEVELS:
         (levels if level_in_use(lsuv, level) == level else skipped).append(level)
     return levels, skipped
+
+
+def run(lsuv, *args, level=None):
+    """Runs lsuv with these arguments; returns its stdout, or raises naming the command."""
+    env = dict(os.environ, LSUV_CPU=level) if level else None
+    result = subprocess.run(command(lsuv, *args), env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command(lsuv, *args))} failed ({result.returncode}): "
+                           f"{result.stderr.strip()}")
+    return result.stdout
 
 
 def forward(lsuv, level, spec, weights, x, out):

@@ -3,6 +3,8 @@
 The grammar read here is lsuv's: one op per line, `name: Module(arguments)`, `input: CxHxW`,
 `#` comments. An op that names its inputs has a trailing call, `add1: Add(relu=True)(bn2, proj)`;
 `input` is the network's input, and an op without the call takes the previous op's output.
+print(model)'s nested form (`(blocks): Sequential(`, `(0): Block(`, `(conv1): Conv2d(...)`,
+`)`) is read too, its block names prefixing the op names as state_dict() does.
 Dotted names (`layer1.0.conv1`) become nested modules, so the state_dict keys are lsuv's
 parameter names exactly, and a weights directory (one `<key>.npy` per state_dict entry) loads
 and saves both ways.
@@ -82,9 +84,34 @@ def parse_line(line):
     return Op(name, module, args, kwargs, inputs)
 
 
+def _repr_line(line):
+    """`(name): Module(...)`, as print(model) writes it, to `name: Module(...)`."""
+    if not line.startswith("("):
+        return line
+    close = line.find(")")
+    rest = line[close + 1:].lstrip()
+    if close < 0 or not rest.startswith(":"):
+        raise SpecError(f"not `(name): Module(...)`: {line!r}")
+    return line[1:close] + rest
+
+
+def _resolve(name, prefixes, known):
+    """An input name inside a block: the block's op first, then the enclosing blocks'."""
+    if name == INPUT:
+        return name
+    for prefix in reversed(prefixes):
+        if prefix and prefix + "." + name in known:
+            return prefix + "." + name
+    return name
+
+
 def parse_spec(text):
+    """Both forms lsuv reads: flat `name: Module(...)` lines, and print(model)'s nested repr,
+    whose blocks (`(layer1): Sequential(` ... `)`, or a bare `Net(`) prefix their ops' names."""
     input_shape = None
     ops = []
+    prefixes = [""]
+    known = set()
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -92,7 +119,28 @@ def parse_spec(text):
         if line.startswith(INPUT + ":"):
             input_shape = tuple(int(v) for v in line.split(":", 1)[1].strip().split("x"))
             continue
-        ops.append(parse_line(line))
+        if line == ")":
+            if len(prefixes) == 1:
+                raise SpecError("a `)` that closes no block")
+            prefixes.pop()
+            continue
+        line = _repr_line(line)
+        if line.endswith("(") and line.count("(") == 1:
+            name, colon, _ = line[:-1].partition(":")
+            outer = prefixes[-1]
+            if not colon:
+                prefixes.append(outer)  # the model's own `Net(` line adds no prefix
+            else:
+                prefixes.append(f"{outer}.{name.strip()}" if outer else name.strip())
+            continue
+        op = parse_line(line)
+        op.inputs = [_resolve(n, prefixes, known) for n in op.inputs]
+        if prefixes[-1]:
+            op.name = prefixes[-1] + "." + op.name
+        known.add(op.name)
+        ops.append(op)
+    if len(prefixes) != 1:
+        raise SpecError("a block is not closed")
     if input_shape is None or len(input_shape) != 3:
         raise SpecError("the spec has no `input: CxHxW` line")
     return Spec(input_shape, ops)

@@ -352,7 +352,7 @@ def main():
 
     levels, skipped = lsuv_program.available_levels(options.lsuv)
     print(f"kernel levels: {', '.join(levels)}"
-          + (f"; skipped (this CPU lacks them): {', '.join(skipped)}" if skipped else ""))
+          + (f"; skipped (not in this build or CPU): {', '.join(skipped)}" if skipped else ""))
     all_ok, all_figures, failed = True, [], []
     with tempfile.TemporaryDirectory() as workdir:
         for part_index, part in enumerate(parts):
