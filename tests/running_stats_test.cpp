@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <random>
 #include <vector>
 
@@ -123,23 +124,29 @@ TEST_CASE("RunningStats edge cases: empty, single sample, NaN") {
 }
 
 TEST_CASE("add_per_channel gives each NHWC channel its own statistics") {
-  const std::size_t rows = 777, channels = 5;
-  std::vector<float> data(rows * channels);
-  std::vector<std::vector<float>> columns(channels);
-  std::mt19937 gen(5);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  for (std::size_t r = 0; r < rows; ++r)
+  // 5 channels go through the kernel at once; 150 (over its 64-channel stack chunk, not a
+  // multiple of it) a chunk of channels at a time.
+  for (const std::size_t channels : {std::size_t{5}, std::size_t{150}}) {
+    CAPTURE(channels);
+    const std::size_t rows = 777;
+    std::vector<float> data(rows * channels);
+    std::vector<std::vector<float>> columns(channels);
+    std::mt19937 gen(5);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < channels; ++c) {
+        const float v = static_cast<float>(c) * 10.0f + dist(gen) * static_cast<float>(c + 1);
+        data[r * channels + c] = v;
+        columns[c].push_back(v);
+      }
+    std::vector<lsuv::RunningStats> stats(channels);
+    lsuv::add_per_channel(data.data(), rows, channels, stats.data());
     for (std::size_t c = 0; c < channels; ++c) {
-      const float v = static_cast<float>(c) * 10.0f + dist(gen) * static_cast<float>(c + 1);
-      data[r * channels + c] = v;
-      columns[c].push_back(v);
+      const Reference ref = two_pass(columns[c]);
+      CHECK(stats[c].count() == rows);
+      CHECK(stats[c].mean() == doctest::Approx(static_cast<double>(ref.mean)).epsilon(1e-12));
+      CHECK(stats[c].variance() ==
+            doctest::Approx(static_cast<double>(ref.variance)).epsilon(1e-10));
     }
-  std::vector<lsuv::RunningStats> stats(channels);
-  lsuv::add_per_channel(data.data(), rows, channels, stats.data());
-  for (std::size_t c = 0; c < channels; ++c) {
-    const Reference ref = two_pass(columns[c]);
-    CHECK(stats[c].count() == rows);
-    CHECK(stats[c].mean() == doctest::Approx(static_cast<double>(ref.mean)).epsilon(1e-12));
-    CHECK(stats[c].variance() == doctest::Approx(static_cast<double>(ref.variance)).epsilon(1e-10));
   }
 }

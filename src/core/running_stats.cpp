@@ -9,8 +9,8 @@ namespace lsuv {
 namespace {
 // Long enough to amortise the merge, short enough that a block stays in L1.
 constexpr std::size_t kBlock = 1024;
-// Channels whose moments add_per_channel keeps on the stack at once (3 KB).
-constexpr std::size_t kChannelChunk = 128;
+// Channels whose moments add_per_channel keeps on the stack at once (1.5 KB).
+constexpr std::size_t kChannelChunk = 64;
 }  // namespace
 
 void RunningStats::add(double x) {
