@@ -14,7 +14,7 @@ std (lsuv prints 4 decimals, so a printed figure is within 5e-5 of its value).
 Exits 0 when every check passes, 1 on any failure, 77 (skipped) when python3-torch is missing
 or the data set is not there: a skip never counts as a pass.
 
-usage: lsuv_acceptance_check.py LSUV_PROGRAM [--data DIR] SPEC...
+usage: lsuv_acceptance_check.py LSUV_PROGRAM [--data DIR] [--batches N] SPEC...
 """
 import argparse
 import gzip
@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lsuv_program  # noqa: E402
 import spec_to_torch  # noqa: E402
 
-BATCHES, BATCH_SIZE = 16, 64
+BATCH_SIZE = 64
 MEAN, STD = 0.286, 0.353  # lsuv's default normalisation, passed explicitly to both sides
 HELD_OUT = 64  # `lsuv stats`'s default: one batch of 64 t10k images
 TRAIN, TEST = "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"
@@ -43,14 +43,19 @@ CALIBRATION_MEAN, CALIBRATION_STD = 1e-4, 1e-3
 AGREE_MEAN, AGREE_STD = 1e-4, 1e-4
 
 
-def read_images(path, count):
-    """The first `count` images of a gzipped IDX3 file, normalised as lsuv does, NCHW float32."""
+def first_images(path, count, out):
+    """Writes the first `count` images of a gzipped IDX3 file to `out`, a plain IDX3 file (lsuv
+    built without zlib, as the aarch64 cross build is, reads only those), and returns them
+    normalised as lsuv does, NCHW float32."""
     with gzip.open(path, "rb") as f:
-        header = np.frombuffer(f.read(16), dtype=">u4")
+        header = np.frombuffer(f.read(16), dtype=">u4").copy()
         if header[0] != 0x803 or header[1] < count:
             raise ValueError(f"{path}: not an IDX3 image file of at least {count} images")
         rows, cols = int(header[2]), int(header[3])
         pixels = np.frombuffer(f.read(count * rows * cols), dtype=np.uint8)
+    header[1] = count
+    with open(out, "wb") as f:
+        f.write(header.astype(">u4").tobytes() + pixels.tobytes())
     images = (pixels.astype(np.float32) / np.float32(255.0) - np.float32(MEAN)) / np.float32(STD)
     return images.reshape(count, 1, rows, cols)
 
@@ -150,15 +155,19 @@ def compare_rows(what, lsuv_rows, torch_rows, names):
     return ok
 
 
-def check(lsuv, spec_path, data, workdir):
+def check(lsuv, spec_path, data, batches, workdir):
     label = os.path.splitext(os.path.basename(spec_path))[0]
     print(f"{label}:")
     spec = spec_to_torch.load_spec(spec_path)
     weights = os.path.join(workdir, label + "-lsuv")
     normalisation = ["--mean", str(MEAN), "--std", str(STD)]
+    train = os.path.join(workdir, "train-images-idx3-ubyte")
+    test = os.path.join(workdir, "t10k-images-idx3-ubyte")
+    calibration_images = first_images(os.path.join(data, TRAIN), batches * BATCH_SIZE, train)
+    held_out_images = first_images(os.path.join(data, TEST), HELD_OUT, test)
     report = lsuv_program.run(lsuv, "init", "--spec", spec_path, "--out", weights,
-                              "--images", os.path.join(data, TRAIN), "--variant", "seed",
-                              "--batches", str(BATCHES), "--batch-size", str(BATCH_SIZE),
+                              "--images", train, "--variant", "seed",
+                              "--batches", str(batches), "--batch-size", str(BATCH_SIZE),
                               *normalisation)
     model = spec_to_torch.build(spec, torch.float64)
     spec_to_torch.load_weights(model, weights)
@@ -166,8 +175,7 @@ def check(lsuv, spec_path, data, workdir):
     layers = [row for row, _ in rows if spec.ops[[o.name for o in spec.ops].index(row)].module
               != "Add"]
 
-    calibration = torch_statistics(model, spec, read_images(os.path.join(data, TRAIN),
-                                                            BATCHES * BATCH_SIZE))
+    calibration = torch_statistics(model, spec, calibration_images)
     ok = True
     worst_mean = max(abs(calibration[n][0]) for n in layers)
     worst_std = max(abs(calibration[n][1] - 1.0) for n in layers)
@@ -176,16 +184,16 @@ def check(lsuv, spec_path, data, workdir):
         if abs(mean) > CALIBRATION_MEAN or abs(std - 1.0) > CALIBRATION_STD:
             print(f"  calibration: {name}: PyTorch mean {mean:.2e}, std {std:.6f} FAIL")
             ok = False
-    print(f"  calibration ({BATCHES * BATCH_SIZE} images, PyTorch float64): {len(layers)} "
+    print(f"  calibration ({batches * BATCH_SIZE} images, PyTorch float64): {len(layers)} "
           f"conv/linear outputs, worst |mean| {worst_mean:.1e}, worst |std - 1| {worst_std:.1e} "
           f"(bounds {CALIBRATION_MEAN:g}, {CALIBRATION_STD:g}) " + ("ok" if ok else "FAIL"))
     ok = compare_rows("init report on calibration data", parse_table(report, "iters", 3, 4),
                       calibration, [row for row, _ in rows]) and ok
 
     stats = lsuv_program.run(lsuv, "stats", "--spec", spec_path, "--weights", weights,
-                             "--images", os.path.join(data, TEST), "--batches", "1",
+                             "--images", test, "--batches", "1",
                              "--batch-size", str(HELD_OUT), *normalisation)
-    held_out = torch_statistics(model, spec, read_images(os.path.join(data, TEST), HELD_OUT))
+    held_out = torch_statistics(model, spec, held_out_images)
     ok = compare_rows(f"lsuv stats on {HELD_OUT} held-out t10k images",
                       parse_table(stats, "module", 2, 3), held_out, layers) and ok
     return ok
@@ -196,6 +204,8 @@ def main():
     parser.add_argument("lsuv")
     parser.add_argument("specs", nargs="+")
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--batches", type=int, default=16,
+                        help="calibration batches of 64 (the acceptance is 16)")
     options = parser.parse_args()
     missing = [n for n in (TRAIN, TEST) if not os.path.exists(os.path.join(options.data, n))]
     if missing:
@@ -206,7 +216,7 @@ def main():
     all_ok = True
     with tempfile.TemporaryDirectory() as workdir:
         for spec_path in options.specs:
-            all_ok = check(options.lsuv, spec_path, options.data, workdir) and all_ok
+            all_ok = check(options.lsuv, spec_path, options.data, options.batches, workdir) and all_ok
     print("all agree" if all_ok else "FAIL")
     sys.exit(0 if all_ok else 1)
 
