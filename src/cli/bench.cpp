@@ -51,9 +51,11 @@ constexpr const char* kNominalFlops = "nominal FLOPs, padding taps skipped";
 // Calibration images: Fashion-MNIST's first training images when installed (a file that is there
 // but cannot be read is an error, never a silent switch to noise), else Gaussian noise.
 CheckedArray<float> calibration_images(const BenchOptions& options, const char** origin) {
-  const std::size_t per_image = kSeedInput.elements();
-  CheckedArray<float> images(static_cast<std::size_t>(options.calibration_images) * per_image,
-                             "--images " + std::to_string(options.calibration_images));
+  const std::string what = "--images " + std::to_string(options.calibration_images);
+  const std::uint64_t count =
+      static_cast<std::uint64_t>(options.calibration_images) * kSeedInput.elements();
+  if (count > SIZE_MAX / sizeof(float)) fail_allocation(what, count, sizeof(float));
+  CheckedArray<float> images(static_cast<std::size_t>(count), what);
   const std::string path = fashion_mnist_file(options.data_directory, fashion_mnist::kTrainImages);
   if (std::filesystem::exists(path)) {
     const IdxImages idx = load_images(path);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -12,7 +13,8 @@
 namespace lsuv::cli {
 
 // Prints "lsuv: <what> needs <bytes> bytes (...)" and throws Failure.
-[[noreturn]] void fail_allocation(const std::string& what, std::size_t count,
+// `count` is 64-bit so that a count a 32-bit size_t cannot hold is still said as it is.
+[[noreturn]] void fail_allocation(const std::string& what, std::uint64_t count,
                                   std::size_t element_bytes);
 
 template <class T>

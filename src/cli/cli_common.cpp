@@ -18,7 +18,7 @@ void fail(const std::string& message) {
   throw Failure{};
 }
 
-void fail_allocation(const std::string& what, std::size_t count, std::size_t element_bytes) {
+void fail_allocation(const std::string& what, std::uint64_t count, std::size_t element_bytes) {
   const long double bytes = static_cast<long double>(count) * element_bytes;
   char text[160];
   std::snprintf(text, sizeof text, "%s needs %.0Lf bytes (%.3Lg GiB), more than this machine gives",
@@ -60,9 +60,14 @@ std::unique_ptr<LoadedModel> bind_model(const ModelSpec& spec, std::int32_t max_
   ConfigureError why;
   const Status configured = loaded->model.configure(spec.layers.data(), spec.count(), spec.input,
                                                     max_batch, *loaded->graph, &why);
-  if (configured != Status::ok)
-    fail("model spec: " +
-         std::string(why.message[0] != '\0' ? why.message : status_name(configured)));
+  const std::string reason = why.message[0] != '\0' ? why.message : status_name(configured);
+  // Sizes past size_t are memory the machine cannot address: said as such, like a failed
+  // allocation.
+  if (configured == Status::size_overflow)
+    fail("the model (weights and activations for batches of " + std::to_string(max_batch) +
+         ") needs more than the " + std::to_string(SIZE_MAX) + " bytes this machine can address (" +
+         reason + ")");
+  if (configured != Status::ok) fail("model spec: " + reason);
   loaded->memory = CheckedArray<unsigned char>(
       loaded->model.required_bytes() + Arena::kAlignment,
       "the model (weights and activations for batches of " + std::to_string(max_batch) + ")");
@@ -211,10 +216,11 @@ void print_memory_plan(const Model& model) {
                           : 0.0;
   std::printf("--- memory for batches of %d (Model::required_bytes %zu)\n",
               static_cast<int>(model.max_batch()), model.required_bytes());
-  std::printf("  parameters %zu bytes; activations and kernel scratch %zu bytes planned, lower "
-              "bound %zu (+%.1f%%); op records %zu\n",
-              plan.parameter_bytes, plan.activation_bytes, plan.lower_bound_bytes, over,
-              Model::graph_bytes(model.layer_count()));
+  std::printf(
+      "  parameters %zu bytes; activations and kernel scratch %zu bytes planned, lower "
+      "bound %zu (+%.1f%%); op records %zu\n",
+      plan.parameter_bytes, plan.activation_bytes, plan.lower_bound_bytes, over,
+      Model::graph_bytes(model.layer_count()));
 }
 
 int name_width(const Model& model) {

@@ -58,6 +58,20 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return text + (shape.size() == 1 ? ",)" : ")");
 }
 
+// The indices of the named layers; each must be a conv2d or linear op of the model.
+std::vector<std::int32_t> select_layers(const Model& model, const std::vector<std::string>& names) {
+  std::vector<std::int32_t> indices;
+  for (const std::string& name : names) {
+    const std::int32_t index = model.find_layer(name.c_str());
+    if (index < 0) fail("--layers: no layer is named '" + name + "'");
+    if (!has_parameters(model.layer(index).spec.kind))
+      fail("--layers: '" + name + "' is a " + layer_kind_name(model.layer(index).spec.kind) +
+           ", not a conv2d or linear layer");
+    indices.push_back(index);
+  }
+  return indices;
+}
+
 bool normalised_any(const LsuvReport& report) {
   for (std::int32_t i = 0; i < report.count; ++i) {
     const LsuvLayerStatus status = report.layers[i].status;
@@ -76,6 +90,12 @@ void run_init(const InitCommand& command) {
   const ModelSpec spec = load_spec(command.spec);
   auto loaded = bind_model(spec, command.data.batch_size);
   Model& model = loaded->model;
+  LsuvOptions options = command.lsuv;
+  const std::vector<std::int32_t> selection = select_layers(model, command.layers);
+  if (!command.layers.empty()) {
+    options.layers = selection.data();
+    options.layer_count = static_cast<std::int32_t>(selection.size());
+  }
   CheckedArray<unsigned char> scratch(
       initialize_scratch_bytes(model, command.initializer) + Arena::kAlignment,
       "the initialiser's scratch memory");
@@ -90,12 +110,12 @@ void run_init(const InitCommand& command) {
     const IdxImages images = load_images(command.data.images);
     check_input_shape(spec, images, command.data.images);
     IdxBatchSource source = make_source(images, command.data);
-    ReportBuffer buffer(model, command.lsuv);
+    ReportBuffer buffer(model, options);
     const LsuvReport& report = buffer.report;
     Status status = Status::ok;
     {
       ProgressSource watched(source, "init");
-      status = run_lsuv(model, watched, command.lsuv, &buffer.report);
+      status = run_lsuv(model, watched, options, &buffer.report);
     }
     std::printf("LSUV (%s variant) over %d batches, %lld images:\n",
                 lsuv_variant_name(command.lsuv.variant), static_cast<int>(report.batches),

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "lsuv/init.hpp"
 #include "lsuv/lsuv_initialize.hpp"
@@ -27,6 +28,8 @@ struct InitCommand {
   DataOptions data;
   Initializer initializer = Initializer::pytorch_default;
   LsuvOptions lsuv;
+  // --layers: the conv2d / linear ops LSUV normalises, by name; empty: all of them.
+  std::vector<std::string> layers;
   bool skip_lsuv = false;
 };
 

@@ -37,6 +37,12 @@ void initialise(Model& model, Initializer initializer, std::uint64_t seed) {
   check(initialize(model, initializer, options, arena), initializer_name(initializer));
 }
 
+bool folds_into_batch_norm(const Model& model) {
+  for (std::int32_t i = 0; i < model.layer_count(); ++i)
+    if (has_parameters(model.layer(i).spec.kind) && lsuv_measured_op(model, i) != i) return true;
+  return false;
+}
+
 void print_timing(const LsuvTiming& t, const LsuvReport& report, const char* what) {
   std::printf(
       "  %s took %.2f ms over %lld images (%s); one forward pass over them: %.2f ms; "
@@ -49,6 +55,12 @@ void print_timing(const LsuvTiming& t, const LsuvReport& report, const char* wha
 }  // namespace
 
 void run_demo(const DemoOptions& options) {
+  const ModelSpec spec = options.model_spec.empty() ? seed_spec() : load_spec(options.model_spec);
+  if (spec.input != kSeedInput)
+    fail(options.model_spec +
+         ": the demo's Fashion-MNIST images are 1x28x28, the spec's input is " +
+         std::to_string(spec.input.channels) + "x" + std::to_string(spec.input.height) + "x" +
+         std::to_string(spec.input.width));
   const std::string directory = options.data_directory;
   const IdxImages train = load_fashion_mnist(directory, fashion_mnist::kTrainImages);
   const IdxImages test = load_fashion_mnist(directory, fashion_mnist::kTestImages);
@@ -58,7 +70,7 @@ void run_demo(const DemoOptions& options) {
       static_cast<std::int64_t>(many) * batch > test.count())
     fail("--batch-size and --batches must be positive and fit in the data set");
 
-  auto loaded = bind_model(seed_spec(), batch);
+  auto loaded = bind_model(spec, batch);
   Model& model = loaded->model;
 
   IdxBatchSource batch1 = batches(train, 0, batch, batch);
@@ -66,11 +78,14 @@ void run_demo(const DemoOptions& options) {
   IdxBatchSource calibration = batches(train, 0, many * batch, batch);
   IdxBatchSource held_out = batches(test, 0, many * batch, batch);
 
-  std::printf("lsuv demo: the seed's model on Fashion-MNIST (%s)\n", directory.c_str());
+  std::printf("lsuv demo: %s on Fashion-MNIST (%s)\n",
+              options.model_spec.empty() ? "the seed's model" : options.model_spec.c_str(),
+              directory.c_str());
   std::printf("  images normalised as (pixel/255 - %.4f) / %.4f; batches of %d; seed %llu\n",
               fashion_mnist::kMean, fashion_mnist::kStd, static_cast<int>(batch),
               static_cast<unsigned long long>(options.seed));
-  std::printf("  each table: mean and std of every conv/linear layer's output (pre-ReLU)\n\n");
+  std::printf("  each table: mean and std of every conv/linear layer's output (pre-ReLU%s)\n\n",
+              folds_into_batch_norm(model) ? "; after its BatchNorm where one follows" : "");
 
   // Each step computes under a progress line (on a terminal) and prints once it is erased.
   Progress progress("demo");

@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
       "demo", "The seed's model on Fashion-MNIST: default, He and LSUV init side by side");
   demo_command->add_option("--data", demo.data_directory, "Fashion-MNIST directory")
       ->capture_default_str();
+  demo_command->add_option("--model", demo.model_spec,
+                           "model spec for 1x28x28 images (default: the seed's network; "
+                           "models/resnet8.spec, models/ds_cnn.spec)");
   demo_command->add_option("--batch-size", demo.batch_size, "images per batch")
       ->capture_default_str();
   demo_command
@@ -119,6 +122,10 @@ int main(int argc, char** argv) {
                          "normalise each output channel separately");
   init_command->add_flag("--skip-unnormalisable", init.lsuv.skip_unnormalisable_layers,
                          "leave zero-variance layers untouched instead of failing");
+  init_command
+      ->add_option("--layers", init.layers,
+                   "conv2d / linear layers LSUV normalises, by name (default: all)")
+      ->delimiter(',');
   init_command->add_flag("--no-lsuv", init.skip_lsuv, "only the starting initialiser");
 
   lsuv::cli::StatsCommand stats;
