@@ -17,7 +17,8 @@
 // every tensor alive at the layer (in a residual network, the skip connections too). The whole
 // run then costs about two forward passes over the calibration data. Otherwise each layer's
 // input is recomputed from the source (any number of batches, up to a whole data set, in
-// constant memory). The output of every residual Add is measured after the run and reported.
+// constant memory). Every residual Add's sum (before its own ReLU, like the conv and linear
+// outputs) is measured after the run and reported.
 //
 // A layer whose output has zero variance (dead ReLUs, constant input) or non-finite statistics
 // cannot be normalised. By default the call then restores every weight it changed and returns
