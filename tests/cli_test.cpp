@@ -601,6 +601,16 @@ TEST_CASE("cli: init --layers normalises the named layers only, and names a wron
   CHECK(run.out.find("layer1.0.conv1 ") == std::string::npos);
 }
 
+TEST_CASE("cli: per-channel LSUV reports what each channel reached, in labelled columns") {
+  const Run run = lsuv(init_args({"--variant", "paper", "--per-channel"}));
+  INFO("stderr: " << run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.out.find("ch std min   ch std max") != std::string::npos);
+  const Run whole = lsuv(init_args({}));
+  REQUIRE(whole.exit_code == 0);
+  CHECK(whole.out.find("ch std min") == std::string::npos);
+}
+
 TEST_CASE("cli: scratch directory removed") {
   std::filesystem::remove_all(scratch_dir());
   CHECK_FALSE(std::filesystem::exists(scratch_dir()));
