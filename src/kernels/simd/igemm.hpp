@@ -211,7 +211,7 @@ struct OutputPixel {
 
 // Pointers to each tap's input run for output rows [m0, m0 + Rows), whose first pixel is *at;
 // rows past the end repeat the last row so the tile reads valid memory. Leaves *at at row
-// m0 + Rows when there is one. gather: Rows x taps x run floats (row runs).
+// m0 + Rows when there is one. gather: Rows * kRunBlockK floats (row runs).
 template <std::int32_t Rows>
 void build_row_pointers(const IgemmProblem& q, std::int32_t m0, OutputPixel* at, const float** ptrs,
                         float* gather) {
@@ -321,7 +321,7 @@ struct CallMoments {
 // gather buffer and the moments' running sums.
 struct ColumnScratch {
   const float** ptrs;  // block taps x tile rows
-  float* gather;       // tile rows x block taps x run (row runs only)
+  float* gather;       // tile rows x kRunBlockK (row runs only)
   float* moments;      // [tile][shift, sum, squares][NR] over the N block
   double* mean;        // one per column of the N block
   double* m2;
@@ -456,9 +456,8 @@ IgemmLayout igemm_layout(const Conv2dParams& p) {
                      : max_of(1, min_of(kMaxBlockK<NR> / l.tap_floats, kMaxBlockTaps));
   // A K block's panels fill at most max(one panel, kPanelFloats) floats, and at most a panel
   // per NR columns of the group.
-  // Taps of one K block at most: the row pointers and the row-run gather hold that many.
-  const std::size_t taps = static_cast<std::size_t>(min_of(l.block_taps, l.kernel_taps));
-  const std::size_t block_k = taps * l.segment;
+  const std::size_t block_k =
+      static_cast<std::size_t>(min_of(l.block_taps, l.kernel_taps)) * l.segment;
   const std::size_t group_tiles = static_cast<std::size_t>((group_out + NR - 1) / NR);
   const std::size_t one_panel = block_k * NR;
   const std::size_t full = max_of(one_panel, static_cast<std::size_t>(kPanelFloats));
@@ -471,10 +470,10 @@ IgemmLayout igemm_layout(const Conv2dParams& p) {
   l.panels = at;
   at += align_up(panel_floats * sizeof(float));
   l.ptrs = at;
-  at += align_up(taps * Shape::kMaxRows * sizeof(const float*));
+  at += align_up(static_cast<std::size_t>(l.block_taps) * Shape::kMaxRows * sizeof(const float*));
   l.gather = at;
   if (l.row_runs)
-    at += align_up(static_cast<std::size_t>(Shape::kMaxRows) * taps * l.tap_floats * sizeof(float));
+    at += align_up(static_cast<std::size_t>(Shape::kMaxRows) * kRunBlockK * sizeof(float));
   l.moments = at;
   at += align_up(3 * moment_columns * sizeof(float));
   l.mean = at;
