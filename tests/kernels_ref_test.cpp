@@ -883,35 +883,51 @@ TEST_CASE("graphs: configure names the op and the shapes it refuses") {
 }
 
 TEST_CASE("graphs: the plan keeps every live tensor apart and stays near the lower bound") {
-  for (const auto& net : {std::make_pair(lsuv_test::kResidual, lsuv_test::kResidualCount),
-                          std::make_pair(lsuv_test::kDepthwise, lsuv_test::kDepthwiseCount),
-                          std::make_pair(lsuv::kSeedLayers, lsuv::kSeedLayerCount)}) {
-    lsuv::Model model;
-    const lsuv::ImageShape input = net.first == lsuv::kSeedLayers ? lsuv::kSeedInput
-                                   : net.first == lsuv_test::kResidual
-                                       ? lsuv::ImageShape{9, 10, 3}
-                                       : lsuv::ImageShape{12, 11, 1};
-    REQUIRE(model.configure(net.first, net.second, input, 8, lsuv_test::graph(net.second)) ==
-            Status::ok);
-    const lsuv::MemoryPlan plan = model.memory_plan();
-    CAPTURE(net.first[0].name);
-    CHECK(plan.activation_bytes >= plan.lower_bound_bytes);
-    CHECK(plan.activation_bytes <= plan.lower_bound_bytes + plan.lower_bound_bytes / 10);
-    // Two blocks alive at one op never overlap; an in-place op shares its input's block.
-    const auto overlap = [](std::size_t a, std::size_t na, std::size_t b, std::size_t nb) {
-      return na > 0 && nb > 0 && a < b + nb && b < a + na;
-    };
-    for (std::int32_t i = 0; i < model.layer_count(); ++i) {
-      const lsuv::Layer& a = model.layer(i);
-      CHECK(a.output_offset + a.output_bytes <= plan.activation_bytes);
-      CHECK_FALSE(overlap(a.output_offset, a.output_bytes, a.scratch_offset, a.scratch_bytes));
-      if (a.in_place) CHECK(a.output_offset == model.layer(a.inputs[0]).output_offset);
-      for (std::int32_t k = 0; k < a.input_count; ++k) {
-        if (a.inputs[k] < 0) continue;
-        const lsuv::Layer& in = model.layer(a.inputs[k]);
-        CHECK_FALSE(overlap(in.output_offset, in.output_bytes, a.scratch_offset, a.scratch_bytes));
-        if (!(a.in_place && k == 0) && a.inputs[k] != a.inputs[0])
-          CHECK_FALSE(overlap(in.output_offset, in.output_bytes, a.output_offset, a.output_bytes));
+  struct Net {
+    const lsuv::LayerSpec* layers;
+    std::int32_t count;
+    lsuv::ImageShape input;
+  };
+  const auto overlap = [](std::size_t a, std::size_t na, std::size_t b, std::size_t nb) {
+    return na > 0 && nb > 0 && a < b + nb && b < a + na;
+  };
+  for (const Net& net :
+       {Net{lsuv_test::kResidual, lsuv_test::kResidualCount, lsuv_test::kResidualInput},
+        Net{lsuv_test::kDepthwise, lsuv_test::kDepthwiseCount, lsuv_test::kDepthwiseInput},
+        Net{lsuv::kSeedLayers, lsuv::kSeedLayerCount, lsuv::kSeedInput}}) {
+    for (std::int32_t batch : {1, 8, 64}) {
+      lsuv::Model model;
+      REQUIRE(model.configure(net.layers, net.count, net.input, batch,
+                              lsuv_test::graph(net.count)) == Status::ok);
+      const lsuv::MemoryPlan plan = model.memory_plan();
+      CAPTURE(net.layers[0].name);
+      CAPTURE(batch);
+      CAPTURE(plan.activation_bytes);
+      CAPTURE(plan.lower_bound_bytes);
+      CHECK(plan.activation_bytes >= plan.lower_bound_bytes);
+      CHECK(plan.activation_bytes <= plan.lower_bound_bytes + plan.lower_bound_bytes / 10);
+      // The storage a tensor shares with the ops that work in place over it.
+      const auto root = [&](std::int32_t i) {
+        while (model.layer(i).in_place) i = model.layer(i).inputs[0];
+        return i;
+      };
+      for (std::int32_t step = 0; step < model.layer_count(); ++step) {
+        const lsuv::Layer& op = model.layer(step);
+        CHECK(op.scratch_offset + op.scratch_bytes <= plan.activation_bytes);
+        for (std::int32_t i = 0; i <= step; ++i) {
+          const lsuv::Layer& a = model.layer(i);
+          if (a.last_use < step) continue;  // not alive at this op
+          CHECK(a.output_offset + a.output_bytes <= plan.activation_bytes);
+          CHECK_FALSE(
+              overlap(a.output_offset, a.output_bytes, op.scratch_offset, op.scratch_bytes));
+          for (std::int32_t j = 0; j < i; ++j) {
+            const lsuv::Layer& b = model.layer(j);
+            if (b.last_use < step || root(i) == root(j)) continue;
+            CAPTURE(i);
+            CAPTURE(j);
+            CHECK_FALSE(overlap(a.output_offset, a.output_bytes, b.output_offset, b.output_bytes));
+          }
+        }
       }
     }
   }

@@ -37,21 +37,40 @@ bool share_an_op(const Block& a, const Block& b) {
   return a.first <= b.last && b.first <= a.last;
 }
 
-}  // namespace
+// The orders blocks are placed in: largest first; by the op that produces them (then largest);
+// longest-lived first; largest bytes x lifetime first. Each is a good plan for some graphs.
+constexpr int kOrders = 4;
 
-PlanResult plan_activations(Layer* layers, std::int32_t count) {
+bool placed_before(const Block& a, const Block& b, int order) {
+  const std::int64_t life_a = a.last - a.first + 1, life_b = b.last - b.first + 1;
+  switch (order) {
+    case 0:
+      return a.bytes > b.bytes;
+    case 1:
+      return a.first < b.first || (a.first == b.first && a.bytes > b.bytes);
+    case 2:
+      return life_a > life_b || (life_a == life_b && a.bytes > b.bytes);
+    default:
+      return static_cast<long double>(a.bytes) * life_a >
+             static_cast<long double>(b.bytes) * life_b;
+  }
+}
+
+// Places every block in `order`, each at the lowest offset clear of every placed block it shares
+// an op with; returns the bytes of the region.
+std::size_t place(Layer* layers, std::int32_t count, int order) {
   const std::int32_t blocks = 2 * count;
   for (std::int32_t k = 0; k < blocks; ++k) {
     const Block b = block(layers, count, k);
     if (b.offset != nullptr) *b.offset = b.bytes > 0 ? kUnplaced : 0;
   }
-  PlanResult result;
+  std::size_t peak = 0;
   for (;;) {
     std::int32_t pick = -1;
     Block chosen;
     for (std::int32_t k = 0; k < blocks; ++k) {
       const Block b = block(layers, count, k);
-      if (b.bytes > 0 && *b.offset == kUnplaced && (pick < 0 || b.bytes > chosen.bytes)) {
+      if (b.bytes > 0 && *b.offset == kUnplaced && (pick < 0 || placed_before(b, chosen, order))) {
         pick = k;
         chosen = b;
       }
@@ -70,8 +89,26 @@ PlanResult plan_activations(Layer* layers, std::int32_t count) {
       }
     }
     *chosen.offset = at;
-    if (at + chosen.bytes > result.peak) result.peak = at + chosen.bytes;
+    if (at + chosen.bytes > peak) peak = at + chosen.bytes;
   }
+  return peak;
+}
+
+}  // namespace
+
+PlanResult plan_activations(Layer* layers, std::int32_t count) {
+  int best = 0;
+  std::size_t best_peak = SIZE_MAX;
+  for (int order = 0; order < kOrders; ++order) {
+    const std::size_t peak = place(layers, count, order);
+    if (peak < best_peak) {
+      best_peak = peak;
+      best = order;
+    }
+  }
+  PlanResult result;
+  result.peak = place(layers, count, best);
+  const std::int32_t blocks = 2 * count;
   for (std::int32_t i = 0; i < count; ++i)
     if (layers[i].in_place) layers[i].output_offset = layers[layers[i].inputs[0]].output_offset;
   for (std::int32_t step = 0; step < count; ++step) {
