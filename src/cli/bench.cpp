@@ -8,6 +8,7 @@
 
 #include "cli/cli_common.hpp"
 #include "kernels/bench/kernel_bench.hpp"
+#include "kernels/bench/xnnpack_seed.hpp"
 #include "lsuv/cpu.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/io/idx.hpp"
@@ -47,6 +48,10 @@ void print_kernel(const char* name, const bench::KernelTiming& t, double peak,
 // machine was busier while the peak was probed.
 constexpr const char* kNoisyPeak = "above the probed peak (the machine was busier while probing)";
 constexpr const char* kNominalFlops = "nominal FLOPs, padding taps skipped";
+
+// Float reassociation over the seed model's reductions (at most 288 terms a layer) stays far
+// below this; a layout or fusion mistake in the peer does not.
+constexpr double kPeerTolerance = 1e-4;
 
 // Calibration images: Fashion-MNIST's first training images when installed (a file that is there
 // but cannot be read is an error, never a silent switch to noise), else Gaussian noise.
@@ -117,10 +122,20 @@ void run_bench(const BenchOptions& options) {
   const char* origin = "";
   const CheckedArray<float> images = calibration_images(options, &origin);
   const CpuLevel level = cpu_level();
-  const double peak = bench::fma_peak_gflops(level == CpuLevel::ref ? cpu_level_detected() : level);
   std::printf("lsuv bench: kernels at level %s (detected %s), single thread\n",
               cpu_level_name(level), cpu_level_name(cpu_level_detected()));
-  std::printf("FMA peak (independent register-resident FMA chains): %.1f GFLOP/s\n", peak);
+  // The fractions below are of the best level's peak: a kernel at a lower level (LSUV_CPU) is
+  // measured against what this core could do, not against its own level.
+  double peak = 0.0;
+  const char* peak_level = "";
+  std::printf("FMA peak (independent register-resident FMA chains), every level this CPU runs:");
+  for (CpuLevel probe : {CpuLevel::sse2, CpuLevel::avx2, CpuLevel::neon}) {
+    if (!cpu_level_supported(probe)) continue;
+    const double gflops = bench::fma_peak_gflops(probe);
+    std::printf(" %s %.1f GFLOP/s;", cpu_level_name(probe), gflops);
+    if (gflops > peak) peak = gflops, peak_level = cpu_level_name(probe);
+  }
+  std::printf(" best %s\n", peak_level);
   std::printf("GEMM-shaped layers:\n");
   print_kernel("linear 512->512, batch 256", bench::time_linear(level, 256, 512, 512), peak,
                kNoisyPeak);
@@ -148,13 +163,23 @@ void run_bench(const BenchOptions& options) {
                 100.0 * cost.separate_seconds / cost.conv_seconds);
   }
 
-  // Ours, PyTorch, ours again: the machine is shared, so both see the same conditions.
+  // Ours, the peers, ours again: the machine is shared, so all see the same conditions.
   double ours1 = bench::seed_model_images_per_second(1);
   double ours64 = bench::seed_model_images_per_second(64);
   double torch1 = 0.0, torch64 = 0.0;
   const bool have_torch = pytorch_rates(options.pytorch_script, &torch1, &torch64);
+  const bench::PeerTiming xnn[2] = {bench::xnnpack_seed_model(1), bench::xnnpack_seed_model(64)};
   ours1 = 0.5 * (ours1 + bench::seed_model_images_per_second(1));
   ours64 = 0.5 * (ours64 + bench::seed_model_images_per_second(64));
+  const bool have_xnnpack = bench::xnnpack_missing() == nullptr;
+  for (const bench::PeerTiming& t : xnn) {
+    if (!have_xnnpack) break;
+    if (t.error != nullptr) fail(std::string("XNNPACK peer: ") + t.error);
+    // Beyond float reassociation the two computed different networks: no ratio to trust.
+    if (t.max_relative_difference > kPeerTolerance)
+      fail("XNNPACK peer: its logits differ from lsuv's by " +
+           std::to_string(t.max_relative_difference) + " of the largest");
+  }
   const double flops = bench::seed_model_flops_per_image();
   std::printf("seed model forward (%.2f MFLOP per image):\n", flops * 1e-6);
   const double ours[2] = {ours1, ours64};
@@ -164,6 +189,10 @@ void run_bench(const BenchOptions& options) {
                 ours[i] * flops * 1e-9);
     if (have_torch)
       std::printf(", PyTorch %8.0f images/s, ratio %.2fx", theirs[i], ours[i] / theirs[i]);
+    if (have_xnnpack)
+      std::printf(", XNNPACK %8.0f images/s, ratio lsuv/XNNPACK %.2fx (logits agree to %.1e)",
+                  xnn[i].images_per_second, ours[i] / xnn[i].images_per_second,
+                  xnn[i].max_relative_difference);
     std::printf("\n");
   }
   if (!have_torch)
@@ -171,6 +200,7 @@ void run_bench(const BenchOptions& options) {
                 std::filesystem::exists(options.pytorch_script)
                     ? "/usr/bin/python3 could not run it with torch"
                     : ("no script at " + options.pytorch_script + "; pass --pytorch FILE").c_str());
+  if (!have_xnnpack) std::printf("  (no XNNPACK figures: %s)\n", bench::xnnpack_missing());
   bench_lsuv(options, images, origin);
 }
 

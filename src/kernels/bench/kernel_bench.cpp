@@ -216,40 +216,41 @@ double seed_model_flops_per_image() {
   return 2.0 * macs;
 }
 
-double seed_model_images_per_second(std::int32_t batch) {
-  struct SeedRun {
-    std::vector<unsigned char> graph_memory;
-    Model model;
-    std::vector<float> images;
-    std::int32_t batch;
-  } run;
-  run.batch = batch;
-  run.graph_memory.resize(Model::graph_bytes(kSeedLayerCount) + Arena::kAlignment);
-  Arena graph(run.graph_memory.data(), run.graph_memory.size());
-  if (run.model.configure(kSeedLayers, kSeedLayerCount, kSeedInput, batch, graph) != Status::ok)
-    return 0.0;
-  std::vector<unsigned char> buffer(run.model.required_bytes() + Arena::kAlignment);
-  void* aligned = buffer.data();
-  std::size_t space = buffer.size();
-  if (std::align(Arena::kAlignment, run.model.required_bytes(), aligned, space) == nullptr)
-    return 0.0;
+std::unique_ptr<SeedModelRun> make_seed_model_run(std::int32_t batch) {
+  auto run = std::make_unique<SeedModelRun>();
+  run->batch = batch;
+  run->graph_memory.resize(Model::graph_bytes(kSeedLayerCount) + Arena::kAlignment);
+  Arena graph(run->graph_memory.data(), run->graph_memory.size());
+  if (run->model.configure(kSeedLayers, kSeedLayerCount, kSeedInput, batch, graph) != Status::ok)
+    return nullptr;
+  run->buffer.resize(run->model.required_bytes() + Arena::kAlignment);
+  void* aligned = run->buffer.data();
+  std::size_t space = run->buffer.size();
+  if (std::align(Arena::kAlignment, run->model.required_bytes(), aligned, space) == nullptr)
+    return nullptr;
   Arena arena(aligned, space);
-  if (run.model.bind(arena) != Status::ok) return 0.0;
+  if (run->model.bind(arena) != Status::ok) return nullptr;
   std::uint32_t seed = 10;
-  for (std::int32_t i = 0; i < run.model.layer_count(); ++i) {
-    const Layer& layer = run.model.layer(i);
+  for (std::int32_t i = 0; i < run->model.layer_count(); ++i) {
+    const Layer& layer = run->model.layer(i);
     const std::vector<float> w = random_floats(layer.weight_count, ++seed);
     std::copy(w.begin(), w.end(), layer.weights);
     const std::vector<float> b = random_floats(layer.bias_count, ++seed);
     std::copy(b.begin(), b.end(), layer.bias);
   }
-  run.images = random_floats(static_cast<std::size_t>(batch) * 28 * 28, 4);
+  run->images = random_floats(static_cast<std::size_t>(batch) * 28 * 28, 4);
+  return run;
+}
+
+double seed_model_images_per_second(std::int32_t batch) {
+  const std::unique_ptr<SeedModelRun> run = make_seed_model_run(batch);
+  if (run == nullptr) return 0.0;
   const double seconds = median_seconds_per_call(
       [](void* c) {
-        auto* r = static_cast<SeedRun*>(c);
+        auto* r = static_cast<SeedModelRun*>(c);
         (void)r->model.forward(r->images.data(), r->batch);
       },
-      &run, 9, 0.05);
+      run.get(), 9, 0.05);
   return batch / seconds;
 }
 

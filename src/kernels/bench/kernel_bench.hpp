@@ -8,8 +8,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "lsuv/cpu.hpp"
+#include "lsuv/model.hpp"
 
 namespace lsuv::bench {
 
@@ -52,7 +55,20 @@ StatisticsCost time_channel_statistics(CpuLevel level, const ConvShape& shape);
 // Conv2d(32,32,3,p2)-ReLU-AdaptiveAvgPool2d(1)-Linear(32,10) on 1x28x28 images.
 // Multiply-adds of one image's forward pass through it.
 double seed_model_flops_per_image();
-// Model::forward at the level in use (cpu_level()), random weights and images; images/s.
+
+// The seed model bound for `batch` images, with random weights and images (fixed seeds: two
+// runs of the same batch hold the same numbers, so a peer can compute on them too).
+struct SeedModelRun {
+  std::vector<unsigned char> graph_memory;
+  std::vector<unsigned char> buffer;
+  Model model;
+  std::vector<float> images;
+  std::int32_t batch = 0;
+};
+// Null if the model cannot be built.
+std::unique_ptr<SeedModelRun> make_seed_model_run(std::int32_t batch);
+
+// Model::forward at the level in use (cpu_level()) on make_seed_model_run(batch); images/s.
 // 0 if the model cannot be built.
 double seed_model_images_per_second(std::int32_t batch);
 
