@@ -556,3 +556,34 @@ TEST_CASE("LSUV refuses a selection of an op that has no weights, and a report t
   CHECK(totals.count == 0);
   CHECK(totals.images == kImages);
 }
+
+TEST_CASE("LSUV on a residual network: a scratch buffer full of garbage gives the same report") {
+  using lsuv_test::kResidual;
+  using lsuv_test::kResidualCount;
+  using lsuv_test::kResidualInput;
+  const std::vector<float> images = lsuv_test::gaussian_images(kImages, kResidualInput, 24);
+  lsuv::ArrayBatchSource source(images.data(), kImages, kResidualInput, kBatch);
+  for (lsuv::LsuvCache cache : {lsuv::LsuvCache::always, lsuv::LsuvCache::never}) {
+    CAPTURE(static_cast<int>(cache));
+    lsuv::LsuvOptions options;
+    options.cache = cache;
+    std::vector<lsuv::LsuvLayerReport> reports[2];
+    for (unsigned char fill : {0x00, 0xff}) {
+      auto m = lsuv_test::make_model(kResidual, kResidualCount, kResidualInput, kBatch);
+      // 0xff bytes are NaNs as doubles: any statistic not reset before use would show.
+      std::vector<unsigned char> scratch(
+          lsuv::lsuv_scratch_bytes(m->model, source, options) + lsuv::Arena::kAlignment, fill);
+      lsuv::Arena arena(scratch.data(), scratch.size());
+      lsuv_test::Report report;
+      REQUIRE(lsuv::lsuv_initialize(m->model, source, options, arena, &report) == Status::ok);
+      reports[fill != 0].assign(report.layers, report.layers + report.count);
+    }
+    REQUIRE(reports[0].size() == reports[1].size());
+    for (std::size_t k = 0; k < reports[0].size(); ++k) {
+      CAPTURE(k);
+      CHECK(std::isfinite(reports[1][k].std_after));
+      CHECK(reports[1][k].mean_after == reports[0][k].mean_after);
+      CHECK(reports[1][k].std_after == reports[0][k].std_after);
+    }
+  }
+}

@@ -93,6 +93,7 @@ struct Workspace {
   std::int32_t* counts = nullptr;        // images in each batch
   RunningStats* channel_stats = nullptr;
   RunningStats* add_stats = nullptr;  // every Add's channels, in op order
+  unsigned char* add_done = nullptr;  // per op: an Add measured on its way (cache mode)
   double* scale = nullptr;            // per output channel
   double* shift = nullptr;
   std::size_t slot_floats = 0;  // floats in one cache slot
@@ -137,7 +138,10 @@ Status carve(const Model& model, const BatchSource& source, const LsuvOptions& o
                                       model.input_shape().elements());
   ws->counts = arena.allocate<std::int32_t>(static_cast<std::size_t>(ws->batches));
   ws->channel_stats = arena.allocate<RunningStats>(static_cast<std::size_t>(max_channels));
-  if (add_channels > 0) ws->add_stats = arena.allocate<RunningStats>(add_channels);
+  if (add_channels > 0) {
+    ws->add_stats = arena.allocate<RunningStats>(add_channels);
+    ws->add_done = arena.allocate<unsigned char>(static_cast<std::size_t>(model.layer_count()));
+  }
   ws->scale = arena.allocate<double>(static_cast<std::size_t>(max_channels));
   ws->shift = arena.allocate<double>(static_cast<std::size_t>(max_channels));
   if (with_cache) {
@@ -190,6 +194,12 @@ class LsuvRun {
   Status pass(std::int32_t layer, std::int32_t next, RunningStats* tensor_stats);
   Status normalise(std::int32_t layer, std::int32_t next, LsuvLayerReport* entry);
   Status measure_adds();
+  // run(from, to) for batch b, measuring on the way every Add there not measured yet; call
+  // mark_adds(from, to) once every batch has run. An Add passed on the way to a later layer
+  // already has its final value: every layer before it is normalised or not selected.
+  Status run_measuring_adds(std::int32_t from, std::int32_t to, const float* input, std::int32_t b);
+  void mark_adds(std::int32_t from, std::int32_t to);
+  RunningStats* add_stats_of(std::int32_t add) const;
   LsuvLayerStatus check(std::int32_t layer, const RunningStats& stats) const;
   bool on_target(std::int32_t layer, const RunningStats& tensor_stats) const;
   Status rescale(std::int32_t layer, const RunningStats& tensor_stats);
@@ -261,9 +271,10 @@ Status LsuvRun::advance_cache(std::int32_t to) {
   for (std::int32_t b = 0; b < ws_.batches; ++b) {
     const float* input = nullptr;
     restore(cache_at_, b, slot(current_, b), &input);
-    LSUV_TRY(model_.run(cache_at_, to, input, ws_.counts[b]));
+    LSUV_TRY(run_measuring_adds(cache_at_, to, input, b));
     save(to, b, input, slot(1 - current_, b));
   }
+  mark_adds(cache_at_, to);
   current_ = 1 - current_;
   cache_at_ = to;
   return Status::ok;
@@ -294,11 +305,12 @@ Status LsuvRun::pass(std::int32_t layer, std::int32_t next, RunningStats* tensor
     if (measured > layer) LSUV_TRY(model_.run(layer, measured, input, ws_.counts[b]));
     LSUV_TRY(model_.run(measured, measured + 1, input, ws_.counts[b], ws_.channel_stats));
     if (carry) {
-      LSUV_TRY(model_.run(measured + 1, next, input, ws_.counts[b]));
+      LSUV_TRY(run_measuring_adds(measured + 1, next, input, b));
       save(next, b, input, slot(1 - current_, b));
     }
   }
   if (carry) {
+    mark_adds(lsuv_measured_op(model_, layer) + 1, next);
     current_ = 1 - current_;
     cache_at_ = next;
   }
@@ -307,19 +319,44 @@ Status LsuvRun::pass(std::int32_t layer, std::int32_t next, RunningStats* tensor
   return Status::ok;
 }
 
-// The statistics of every Add's output with the final parameters: one forward pass over the
-// calibration data, op by op.
+RunningStats* LsuvRun::add_stats_of(std::int32_t add) const {
+  RunningStats* stats = ws_.add_stats;
+  for (std::int32_t i = 0; i < add; ++i)
+    if (is_add(model_, i)) stats += model_.layer(i).output.channels;
+  return stats;
+}
+
+Status LsuvRun::run_measuring_adds(std::int32_t from, std::int32_t to, const float* input,
+                                   std::int32_t b) {
+  std::int32_t start = from;
+  if (ws_.add_stats != nullptr) {
+    for (std::int32_t a = from; a < to; ++a) {
+      if (!is_add(model_, a) || ws_.add_done[a] != 0) continue;
+      LSUV_TRY(model_.run(start, a, input, ws_.counts[b]));
+      LSUV_TRY(model_.run(a, a + 1, input, ws_.counts[b], add_stats_of(a)));
+      start = a + 1;
+    }
+  }
+  return model_.run(start, to, input, ws_.counts[b]);
+}
+
+void LsuvRun::mark_adds(std::int32_t from, std::int32_t to) {
+  if (ws_.add_stats == nullptr) return;
+  for (std::int32_t a = from; a < to; ++a)
+    if (is_add(model_, a)) ws_.add_done[a] = 1;
+}
+
+// The statistics of every Add's output with the final parameters: those not measured on the
+// way (all of them when recomputing) in one more forward pass over the calibration data.
 Status LsuvRun::measure_adds() {
   if (ws_.add_stats == nullptr) return Status::ok;
   const std::int32_t n = model_.layer_count();
-  for (std::int32_t b = 0; b < ws_.batches; ++b) {
+  bool all_done = true;
+  for (std::int32_t i = 0; i < n; ++i)
+    all_done = all_done && (!is_add(model_, i) || ws_.add_done[i]);
+  for (std::int32_t b = 0; b < ws_.batches && !all_done; ++b) {
     LSUV_TRY(read_batch(b, ws_.batch));
-    RunningStats* stats = ws_.add_stats;
-    for (std::int32_t i = 0; i < n; ++i) {
-      const bool add = is_add(model_, i);
-      LSUV_TRY(model_.run(i, i + 1, ws_.batch, ws_.counts[b], add ? stats : nullptr));
-      if (add) stats += model_.layer(i).output.channels;
-    }
+    LSUV_TRY(run_measuring_adds(0, n, ws_.batch, b));
   }
   const RunningStats* stats = ws_.add_stats;
   for (std::int32_t i = 0; i < n; ++i) {
@@ -524,6 +561,12 @@ Status LsuvRun::run() {
       report_.layers[report_.count] = LsuvLayerReport();
       report_.layers[report_.count++].layer_index = i;
     }
+  }
+  // The arena's memory is uninitialised (and may hold an earlier run's statistics).
+  if (ws_.add_done != nullptr) {
+    std::memset(ws_.add_done, 0, static_cast<std::size_t>(model_.layer_count()));
+    RunningStats* end = add_stats_of(model_.layer_count());
+    for (RunningStats* s = ws_.add_stats; s != end; ++s) *s = RunningStats();
   }
   copy_parameters(-1, /*save=*/true);
   Status status = ws_.cached ? fill_cache() : Status::ok;
