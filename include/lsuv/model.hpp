@@ -177,7 +177,7 @@ class Model {
   std::int32_t max_batch() const { return max_batch_; }
 
  private:
-  Status take_memory(Arena& arena, bool commit);
+  Status take_memory(Arena& arena, bool commit, std::size_t* parameter_bytes);
   Status run_ops(std::int32_t first, std::int32_t last, const float* network_input,
                  std::int32_t batch, LayerObserver* observer, RunningStats* first_stats);
 

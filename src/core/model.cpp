@@ -193,7 +193,7 @@ Status Model::configure(const LayerSpec* specs, std::int32_t count, ImageShape i
     candidate.ping_pong_bytes_ = SIZE_MAX;
   candidate.configured_ = true;
   Arena measure;
-  if (candidate.take_memory(measure, false) != Status::ok)
+  if (candidate.take_memory(measure, false, &candidate.parameter_bytes_) != Status::ok)
     return fail(-1, Status::size_overflow, "parameters and activations do not fit in memory");
   *this = candidate;
   return Status::ok;
@@ -201,8 +201,9 @@ Status Model::configure(const LayerSpec* specs, std::int32_t count, ImageShape i
 
 // Parameters op by op, then the activation region, then one moment sink per channel of the
 // widest op (for run()'s statistics). The same allocations measure, check and commit; only
-// `commit` writes the pointers into the records.
-Status Model::take_memory(Arena& arena, bool commit) {
+// `commit` writes the pointers into the records. *parameter_bytes (when given) receives the
+// arena's use after the parameters.
+Status Model::take_memory(Arena& arena, bool commit, std::size_t* parameter_bytes) {
   std::int32_t widest = 1;
   for (std::int32_t i = 0; i < count_; ++i) {
     Layer& layer = layers_[i];
@@ -225,7 +226,7 @@ Status Model::take_memory(Arena& arena, bool commit) {
     }
     if (layer.output.channels > widest) widest = layer.output.channels;
   }
-  if (!commit && arena.measuring()) parameter_bytes_ = arena.used();
+  if (parameter_bytes != nullptr) *parameter_bytes = arena.used();
   unsigned char* activations = static_cast<unsigned char*>(arena.allocate_bytes(activation_bytes_));
   auto* moments = arena.allocate<kernels::ChannelMoments>(static_cast<std::size_t>(widest));
   if (commit) {
@@ -238,8 +239,8 @@ Status Model::take_memory(Arena& arena, bool commit) {
 std::size_t Model::required_bytes() const {
   if (!configured_) return 0;
   Arena measure;
-  Model copy = *this;
-  (void)copy.take_memory(measure, false);
+  Model copy = *this;  // take_memory is not const, though it writes nothing without commit
+  (void)copy.take_memory(measure, false, nullptr);
   return measure.used();
 }
 
@@ -257,10 +258,10 @@ Status Model::bind(Arena& arena) {
   if (!configured_ || arena.measuring()) return Status::invalid_argument;
   const Arena::Mark start = arena.mark();
   // A trial with the same allocations first: on failure nothing in the records has changed.
-  const Status trial = take_memory(arena, false);
+  const Status trial = take_memory(arena, false, nullptr);
   arena.rewind(start);
   if (trial != Status::ok) return trial;
-  (void)take_memory(arena, true);
+  (void)take_memory(arena, true, nullptr);
   for (std::int32_t i = 0; i < count_; ++i) {
     Layer& layer = layers_[i];
     if (layer.weights != nullptr) std::memset(layer.weights, 0, layer.weight_count * sizeof(float));
