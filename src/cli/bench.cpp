@@ -124,8 +124,8 @@ void run_bench(const BenchOptions& options) {
   const CpuLevel level = cpu_level();
   std::printf("lsuv bench: kernels at level %s (detected %s), single thread\n",
               cpu_level_name(level), cpu_level_name(cpu_level_detected()));
-  // The fractions below are of the best level's peak: a kernel at a lower level (LSUV_CPU) is
-  // measured against what this core could do, not against its own level.
+  // The fractions below are of the best peak: a kernel at a lower level (LSUV_CPU) is measured
+  // against what this core could do, not against its own level.
   double peak = 0.0;
   const char* peak_level = "";
   std::printf("FMA peak (independent register-resident FMA chains), every level this CPU runs:");
@@ -135,7 +135,13 @@ void run_bench(const BenchOptions& options) {
     std::printf(" %s %.1f GFLOP/s;", cpu_level_name(probe), gflops);
     if (gflops > peak) peak = gflops, peak_level = cpu_level_name(probe);
   }
-  std::printf(" best %s\n", peak_level);
+  // No lsuv kernels at this level, but on cores with full-width 512-bit FMAs it is the peak.
+  const double avx512 = bench::fma_peak_avx512_gflops();
+  if (avx512 > 0.0) {
+    std::printf(" avx512f (probe only, lsuv has no AVX-512 kernels) %.1f GFLOP/s;", avx512);
+    if (avx512 > peak) peak = avx512, peak_level = "avx512f";
+  }
+  std::printf(" fractions below are of the best, %s\n", peak_level);
   std::printf("GEMM-shaped layers:\n");
   print_kernel("linear 512->512, batch 256", bench::time_linear(level, 256, 512, 512), peak,
                kNoisyPeak);

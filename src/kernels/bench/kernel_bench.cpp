@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/bench/fma_peak_avx512.hpp"
 #include "kernels/dispatch.hpp"
 #include "lsuv/arena.hpp"
 #include "lsuv/layer.hpp"
@@ -108,6 +109,30 @@ bool make_conv_run(CpuLevel level, const ConvShape& shape, ConvRun* run) {
   return true;
 }
 
+// The GFLOP/s of an FMA-peak loop (0 for a null one).
+double probe_fma_peak(kernels::FmaPeakLoop loop) {
+  struct Probe {
+    kernels::FmaPeakLoop loop;
+    double flops;
+    float sink;
+  } probe = {loop, 0.0, 0.0f};
+  if (probe.loop == nullptr) return 0.0;
+  const auto run = [](void* c) {
+    auto* p = static_cast<Probe*>(c);
+    p->flops = p->loop(1 << 16, &p->sink);
+  };
+  // Warm-up: long enough for the core to reach the clock it runs wide FMAs at.
+  const Clock::time_point warm_until = Clock::now() + std::chrono::milliseconds(100);
+  while (Clock::now() < warm_until) run(&probe);
+  // A ceiling that noise can only lower: the best of several rounds, each a median so that no
+  // single reading decides.
+  constexpr int kRounds = 5;
+  double best = 0.0;
+  for (int round = 0; round < kRounds; ++round)
+    best = std::max(best, probe.flops / median_seconds_per_call(run, &probe, 5, 0.02));
+  return best * 1e-9;
+}
+
 }  // namespace
 
 double median_seconds_per_call(void (*fn)(void*), void* context, int samples,
@@ -130,26 +155,14 @@ double median_seconds_per_call(void (*fn)(void*), void* context, int samples,
 }
 
 double fma_peak_gflops(CpuLevel level) {
-  struct Probe {
-    kernels::FmaPeakLoop loop;
-    double flops;
-    float sink;
-  } probe = {kernels::fma_peak_loop_at(level), 0.0, 0.0f};
-  if (probe.loop == nullptr) return 0.0;
-  const auto run = [](void* c) {
-    auto* p = static_cast<Probe*>(c);
-    p->flops = p->loop(1 << 16, &p->sink);
-  };
-  // Warm-up: long enough for the core to reach the clock it runs wide FMAs at.
-  const Clock::time_point warm_until = Clock::now() + std::chrono::milliseconds(100);
-  while (Clock::now() < warm_until) run(&probe);
-  // A ceiling that noise can only lower: the best of several rounds, each a median so that no
-  // single reading decides.
-  constexpr int kRounds = 5;
-  double best = 0.0;
-  for (int round = 0; round < kRounds; ++round)
-    best = std::max(best, probe.flops / median_seconds_per_call(run, &probe, 5, 0.02));
-  return best * 1e-9;
+  return probe_fma_peak(kernels::fma_peak_loop_at(level));
+}
+
+double fma_peak_avx512_gflops() {
+#if defined(LSUV_BENCH_AVX512)
+  if (__builtin_cpu_supports("avx512f")) return probe_fma_peak(&fma_peak_avx512_loop);
+#endif
+  return 0.0;
 }
 
 KernelTiming time_linear(CpuLevel level, std::int32_t batch, std::int32_t in_features,
