@@ -51,9 +51,9 @@ lsuv::LayerSpec read_layer(lsuv_fuzz::ByteReader& in, int index) {
     case 5:
       return lsuv::flatten(name);
     case 6: {
-      // Two tensors of this op's choosing: "input" or an earlier op's output.
+      // Two tensors of this op's choosing: "input" or any earlier op's output (-1 .. index - 1).
       char a[8], b[8];
-      const int from_a = in.in_range(-1, index - 1), from_b = in.in_range(-1, index - 1);
+      const int from_a = in.in_range(-1, index + 1), from_b = in.in_range(-1, index + 1);
       std::snprintf(a, sizeof a, from_a < 0 ? "input" : "L%d", from_a);
       std::snprintf(b, sizeof b, from_b < 0 ? "input" : "L%d", from_b);
       spec = lsuv::add(name, a, b);

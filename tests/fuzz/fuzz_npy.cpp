@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(array.bytes.size() <= size);
   // Exactly one typed view is there (when there is data at all), and it covers the bytes.
   const int views = (array.as_float32() != nullptr) + (array.as_int8() != nullptr) +
-                    (array.as_uint8() != nullptr) + (array.as_int32() != nullptr);
+                    (array.as_uint8() != nullptr) + (array.as_int32() != nullptr) +
+                    (array.as_int64() != nullptr);
   FUZZ_CHECK(array.bytes.empty() || views == 1);
   if (!array.bytes.empty()) {
     volatile unsigned char last = array.bytes.back();
