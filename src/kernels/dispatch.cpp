@@ -47,8 +47,7 @@ kernels::F32Kernels over(const kernels::F32Kernels& own, const kernels::F32Kerne
 }
 
 // Each architecture's chain, best first. A level is reachable under a limit when it is in the
-// limit's chain at or below it. (AVX-512 is not built: measured slower than AVX2 on the Zen 4
-// class cores this was tuned on; see meson.build.)
+// limit's chain at or below it. (No AVX-512 level yet: issue 8; see meson.build.)
 #if defined(__x86_64__) || defined(_M_X64)
 constexpr CpuLevel kChain[] = {CpuLevel::avx2, CpuLevel::sse2, CpuLevel::ref};
 #elif defined(__aarch64__) || defined(__arm__)
