@@ -7,9 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -609,6 +612,53 @@ TEST_CASE("cli: per-channel LSUV reports what each channel reached, in labelled 
   const Run whole = lsuv(init_args({}));
   REQUIRE(whole.exit_code == 0);
   CHECK(whole.out.find("ch std min") == std::string::npos);
+}
+
+namespace {
+// The float32 values of a .npy file lsuv wrote (a version 1.0 header).
+std::vector<float> npy_floats(const std::string& path) {
+  const std::string bytes = slurp(path);
+  REQUIRE(bytes.size() >= 10);
+  const std::size_t header = 10 + static_cast<unsigned char>(bytes[8]) +
+                             256 * static_cast<std::size_t>(static_cast<unsigned char>(bytes[9]));
+  REQUIRE(bytes.size() >= header);
+  std::vector<float> values((bytes.size() - header) / sizeof(float));
+  std::memcpy(values.data(), bytes.data() + header, values.size() * sizeof(float));
+  return values;
+}
+}  // namespace
+
+TEST_CASE("cli: fold writes a spec and weights without BatchNorm that compute the same") {
+  const std::string spec = source_path("models/resnet8.spec");
+  const std::string weights = scratch_dir() + "/fold_weights";
+  REQUIRE(lsuv({"init", "--spec", spec, "--out", weights, "--no-lsuv"}).exit_code == 0);
+  const std::string folded_spec = scratch_dir() + "/folded.spec";
+  const std::string folded = scratch_dir() + "/folded_weights";
+  const Run run = lsuv(
+      {"fold", "--spec", spec, "--weights", weights, "--out-spec", folded_spec, "--out", folded});
+  INFO("stderr: " << run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.out.find("7 BatchNorm2d folded: 18 ops") != std::string::npos);
+  CHECK(slurp(folded_spec).find("BatchNorm2d") == std::string::npos);
+  const std::string input = write_images_npy("fold_in.npy", 3);
+  const std::string a = scratch_dir() + "/fold_a.npy", b = scratch_dir() + "/fold_b.npy";
+  REQUIRE(lsuv({"forward", "--spec", spec, "--weights", weights, "--input", input, "--output", a})
+              .exit_code == 0);
+  REQUIRE(
+      lsuv({"forward", "--spec", folded_spec, "--weights", folded, "--input", input, "--output", b})
+          .exit_code == 0);
+  const std::vector<float> want = npy_floats(a), got = npy_floats(b);
+  REQUIRE(want.size() == 30);
+  REQUIRE(got.size() == want.size());
+  double scale = 0.0, worst = 0.0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
+    worst = std::max(worst, static_cast<double>(std::fabs(got[i] - want[i])));
+  }
+  CHECK(worst <= 1e-5 * scale);
+  check_failure(lsuv({"fold", "--spec", spec, "--weights", scratch_dir() + "/none", "--out-spec",
+                      folded_spec, "--out", folded}),
+                "lsuv: loading ");
 }
 
 TEST_CASE("cli: scratch directory removed") {

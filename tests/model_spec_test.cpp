@@ -207,6 +207,26 @@ TEST_CASE("model spec: format writes the canonical text and parses back") {
   CHECK(changed != rich);
 }
 
+TEST_CASE("model spec: save_model_spec writes the canonical text atomically, load reads it back") {
+  const lsuv::ModelSpec seed = parse(kSeedSpec).spec;
+  const std::string path = "model_spec_test_saved.spec";
+  REQUIRE(lsuv::save_model_spec(path.c_str(), seed) == lsuv::Status::ok);
+  lsuv::ModelSpec loaded;
+  REQUIRE(lsuv::load_model_spec(path.c_str(), &loaded, nullptr) == lsuv::Status::ok);
+  CHECK(loaded == seed);
+  // A spec the parser would refuse is not written, and the file keeps what it had.
+  lsuv::ModelSpec bad = seed;
+  bad.layers[1].name[0] = '\0';
+  CHECK(lsuv::save_model_spec(path.c_str(), bad) == lsuv::Status::invalid_argument);
+  REQUIRE(lsuv::load_model_spec(path.c_str(), &loaded, nullptr) == lsuv::Status::ok);
+  CHECK(loaded == seed);
+  lsuv::FileError why;
+  CHECK(lsuv::save_model_spec("no_such_directory/x.spec", seed, &why) ==
+        lsuv::Status::file_not_found);
+  CHECK(why.message[0] != '\0');
+  std::remove(path.c_str());
+}
+
 TEST_CASE("model spec: random valid specs survive format and parse") {
   std::mt19937 random(42);
   auto pick = [&](int low, int high) {

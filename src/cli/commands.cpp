@@ -5,6 +5,7 @@
 
 #include "cli/cli_common.hpp"
 #include "cli/progress.hpp"
+#include "lsuv/fold.hpp"
 #include "lsuv/io/idx.hpp"
 #include "lsuv/io/npy.hpp"
 #include "lsuv/io/npy_stream.hpp"
@@ -194,6 +195,31 @@ void run_forward(const ForwardCommand& command) {
     progress.update(first + m);
   }
   check_file(output.finish(&error), "writing", command.output, error);
+}
+
+void run_fold(const FoldCommand& command) {
+  FileError error;
+  check_file(check_output_file(command.out_spec.c_str(), &error), "writing", command.out_spec,
+             error);
+  check_file(check_output_directory(command.output.c_str(), &error), "writing", command.output,
+             error);
+  const ModelSpec spec = load_spec(command.spec);
+  auto loaded = bind_model(spec, 1);
+  check_file(load_weights(loaded->model, command.weights.c_str(), &error), "loading",
+             command.weights, error);
+  ModelSpec folded;
+  folded.input = spec.input;
+  folded.layers.resize(static_cast<std::size_t>(folded_layer_count(loaded->model)));
+  check(fold_batch_norm_specs(loaded->model, folded.layers.data(), folded.count()), "folding");
+  auto fused = bind_model(folded, 1);
+  check(fold_batch_norm_parameters(loaded->model, fused->model), "folding the parameters");
+  check_file(save_model_spec(command.out_spec.c_str(), folded, &error), "writing", command.out_spec,
+             error);
+  check_file(save_weights(fused->model, command.output.c_str(), &error), "writing", command.output,
+             error);
+  std::printf("%d BatchNorm2d folded: %d ops in %s, weights in %s\n",
+              static_cast<int>(spec.count() - folded.count()), static_cast<int>(folded.count()),
+              command.out_spec.c_str(), command.output.c_str());
 }
 
 }  // namespace lsuv::cli

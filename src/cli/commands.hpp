@@ -47,8 +47,17 @@ struct ForwardCommand {
   std::int32_t batch_size = 64;  // images per forward call: bounds the model's memory
 };
 
+// `lsuv fold`: each BatchNorm2d folded into the conv2d or linear before it (lsuv/fold.hpp).
+struct FoldCommand {
+  std::string spec;
+  std::string weights;
+  std::string out_spec;  // the folded network's spec
+  std::string output;    // its weights directory
+};
+
 void run_init(const InitCommand& command);
 void run_stats(const StatsCommand& command);
 void run_forward(const ForwardCommand& command);
+void run_fold(const FoldCommand& command);
 
 }  // namespace lsuv::cli

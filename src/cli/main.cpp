@@ -135,6 +135,14 @@ int main(int argc, char** argv) {
   stats_command->add_option("--weights", stats.weights, "weights directory")->required();
   add_data_options(stats_command, stats.data, false);
 
+  lsuv::cli::FoldCommand fold;
+  CLI::App* fold_command = app.add_subcommand(
+      "fold", "Fold each BatchNorm2d into the conv or linear before it: a new spec and weights");
+  fold_command->add_option("--spec", fold.spec, "model spec file")->required();
+  fold_command->add_option("--weights", fold.weights, "weights directory")->required();
+  fold_command->add_option("--out-spec", fold.out_spec, "folded spec file to write")->required();
+  fold_command->add_option("--out", fold.output, "folded weights directory to write")->required();
+
   lsuv::cli::ForwardCommand forward;
   CLI::App* forward_command = app.add_subcommand(
       "forward", "Run a model (spec + weights) on an NCHW float32 .npy, write the output .npy");
@@ -163,7 +171,7 @@ int main(int argc, char** argv) {
 
   if (is_unknown_command(app, argc, argv)) {
     std::fprintf(stderr,
-                 "lsuv: unknown command '%s' (commands: demo, init, stats, forward, bench)\n",
+                 "lsuv: unknown command '%s' (commands: demo, init, stats, forward, fold, bench)\n",
                  argv[1]);
     return 1;
   }
@@ -201,6 +209,8 @@ int main(int argc, char** argv) {
     } else if (*stats_command) {
       check_data_options(stats.data);
       lsuv::cli::run_stats(stats);
+    } else if (*fold_command) {
+      lsuv::cli::run_fold(fold);
     } else if (*forward_command) {
       require_range("--batch-size", forward.batch_size, 1, kMaxBatchSize);
       lsuv::cli::run_forward(forward);

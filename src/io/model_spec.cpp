@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "io/atomic_file.hpp"
 #include "io/model_spec_parser.hpp"
 #include "io/regular_file.hpp"
 
@@ -255,6 +256,16 @@ Status format_model_spec(const ModelSpec& spec, char* buffer, std::size_t capaci
   if (parse_model_spec(buffer, out.length(), &parsed, nullptr) != Status::ok || parsed != spec)
     return Status::invalid_argument;
   return Status::ok;
+}
+
+Status save_model_spec(const char* path, const ModelSpec& spec, FileError* error) {
+  std::size_t length = 0;
+  const Status sized = format_model_spec(spec, nullptr, 0, &length);
+  if (sized != Status::arena_too_small && sized != Status::ok) return sized;
+  std::vector<char> text(length + 1);
+  LSUV_TRY(format_model_spec(spec, text.data(), text.size(), &length));
+  return detail::write_file_atomically(
+      path, [&](detail::FileSink& sink) { return sink.write(text.data(), length); }, error);
 }
 
 }  // namespace lsuv

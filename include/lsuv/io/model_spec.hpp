@@ -59,6 +59,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "lsuv/io/file_error.hpp"
 #include "lsuv/layer.hpp"
 #include "lsuv/status.hpp"
 #include "lsuv/tensor.hpp"
@@ -103,5 +104,10 @@ Status load_model_spec(const char* path, ModelSpec* out, SpecError* error);
 // length needed in *length; invalid_argument for a spec the parser would reject.
 Status format_model_spec(const ModelSpec& spec, char* buffer, std::size_t capacity,
                          std::size_t* length);
+
+// Writes format_model_spec's text to `path` atomically (the previous file survives any
+// failure). Errors: those of format_model_spec, file_not_found (no such directory), io_error;
+// *error (when not null) keeps the operating system's reason.
+Status save_model_spec(const char* path, const ModelSpec& spec, FileError* error = nullptr);
 
 }  // namespace lsuv
