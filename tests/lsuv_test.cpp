@@ -36,12 +36,9 @@ constexpr std::int32_t kImages = 4 * kBatch - 3;  // a last, partial batch
 class PreActivationStats final : public lsuv::LayerObserver {
  public:
   explicit PreActivationStats(const lsuv::Model& model) : model_(&model) {}
-  void observe(std::int32_t index, const lsuv::Layer& layer, lsuv::ConstTensorView out) override {
-    const std::int32_t conv =
-        layer.spec.kind == lsuv::LayerKind::batch_norm2d ? layer.inputs[0] : index;
-    if (conv >= 0 && lsuv::has_parameters(model_->layer(conv).spec.kind) &&
-        lsuv::lsuv_measured_op(*model_, conv) == index)
-      stats[conv].add(out.data, out.elements());
+  void observe(std::int32_t index, const lsuv::Layer&, lsuv::ConstTensorView out) override {
+    const std::int32_t layer = lsuv::lsuv_measured_layer(*model_, index);
+    if (layer >= 0) stats[layer].add(out.data, out.elements());
   }
   lsuv::RunningStats stats[64];  // by op index: enough for the test networks
 

@@ -107,6 +107,9 @@ struct LsuvReport {
 // ResNets, whose convs have no bias: the seed variant's shift then goes into the BatchNorm's
 // beta), else the layer itself.
 std::int32_t lsuv_measured_op(const Model& model, std::int32_t layer);
+// The other way round: the conv2d / linear op whose LSUV statistics op `op`'s output is (op
+// itself, or the layer a BatchNorm2d follows), or -1 when it is none's.
+std::int32_t lsuv_measured_layer(const Model& model, std::int32_t op);
 
 // Entries a run with these options reports: the selected conv2d / linear ops and every Add.
 // -1 when the options select an op that is not a conv2d or linear, or none in range.

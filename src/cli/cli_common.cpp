@@ -133,11 +133,9 @@ namespace {
 class StatisticsObserver final : public LayerObserver {
  public:
   StatisticsObserver(const Model& model, LayerStatistics& stats) : model_(model), stats_(stats) {}
-  void observe(std::int32_t index, const Layer& layer, ConstTensorView out) override {
-    const std::int32_t op = layer.spec.kind == LayerKind::batch_norm2d ? layer.inputs[0] : index;
-    if (op >= 0 && has_parameters(model_.layer(op).spec.kind) &&
-        lsuv_measured_op(model_, op) == index)
-      stats_.layers[op].add(out.data, out.elements());
+  void observe(std::int32_t index, const Layer&, ConstTensorView out) override {
+    const std::int32_t layer = lsuv_measured_layer(model_, index);
+    if (layer >= 0) stats_.layers[layer].add(out.data, out.elements());
   }
 
  private:

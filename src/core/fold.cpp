@@ -10,8 +10,8 @@ namespace {
 
 // Whether op `index` is a BatchNorm2d folded into the op before it.
 bool folded(const Model& model, std::int32_t index) {
-  return index > 0 && has_parameters(model.layer(index - 1).spec.kind) &&
-         lsuv_measured_op(model, index - 1) == index;
+  const std::int32_t layer = lsuv_measured_layer(model, index);
+  return layer >= 0 && layer != index;
 }
 
 // The per-channel factor a = gamma / sqrt(running_var + eps), in double.

@@ -616,6 +616,16 @@ std::int32_t lsuv_measured_op(const Model& model, std::int32_t layer) {
   return layer;
 }
 
+std::int32_t lsuv_measured_layer(const Model& model, std::int32_t op) {
+  if (op < 0 || op >= model.layer_count()) return -1;
+  const std::int32_t layer =
+      model.layer(op).spec.kind == LayerKind::batch_norm2d ? model.layer(op).inputs[0] : op;
+  return layer >= 0 && has_parameters(model.layer(layer).spec.kind) &&
+                 lsuv_measured_op(model, layer) == op
+             ? layer
+             : -1;
+}
+
 std::int32_t lsuv_report_size(const Model& model, const LsuvOptions& options) {
   if (options.layers != nullptr) {
     if (options.layer_count < 0) return -1;
