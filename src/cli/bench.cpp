@@ -36,12 +36,36 @@ bool pytorch_rates(const std::string& script, double* batch1, double* batch64) {
   return pclose(pipe) == 0 && found == 2;
 }
 
-// `beyond_peak` says why a fraction above 100% can be printed, and is printed beside it.
-void print_kernel(const char* name, const bench::KernelTiming& t, double peak,
-                  const char* beyond_peak) {
-  const double percent = 100.0 * t.gflops / peak;
-  std::printf("  %-36s %8.3f ms %7.1f GFLOP/s %5.1f%% of peak%s%s\n", name, t.seconds * 1e3,
-              t.gflops, percent, percent > 100.0 ? ": " : "", percent > 100.0 ? beyond_peak : "");
+// The SIMD levels this CPU runs (the kernels' rows compare them; ref is far behind).
+std::vector<CpuLevel> simd_levels() {
+  std::vector<CpuLevel> levels;
+  for (CpuLevel level : kCpuLevels)
+    if (level != CpuLevel::ref && cpu_level_supported(level)) levels.push_back(level);
+  return levels;
+}
+
+// One kernel at every level: GFLOP/s and the fraction of `peak`. A level slower than the level
+// before it is marked, and `beyond_peak` says why a fraction above 100% can be printed.
+template <class Time>
+void print_kernel_levels(const char* name, const std::vector<CpuLevel>& levels, Time time,
+                         double peak, const char* beyond_peak) {
+  std::printf("  %-28s", name);
+  double below = 0.0;
+  bool beyond = false;
+  for (CpuLevel level : levels) {
+    const bench::KernelTiming t = time(level);
+    const double percent = 100.0 * t.gflops / peak;
+    beyond = beyond || percent > 100.0;
+    std::printf(" %6.1f %5.1f%%%s", t.gflops, percent, t.gflops < below ? " (slower)" : "");
+    below = t.gflops;
+  }
+  std::printf("%s%s\n", beyond ? "  " : "", beyond ? beyond_peak : "");
+}
+
+void print_level_header(const std::vector<CpuLevel>& levels) {
+  std::printf("  %-28s", "GFLOP/s, % of peak:");
+  for (CpuLevel level : levels) std::printf(" %-13s", cpu_level_name(level));
+  std::printf("\n");
 }
 
 // Kernels counted in their true FLOPs cannot beat the FMA peak: a figure above it means the
@@ -122,46 +146,48 @@ void run_bench(const BenchOptions& options) {
   const char* origin = "";
   const CheckedArray<float> images = calibration_images(options, &origin);
   const CpuLevel level = cpu_level();
-  std::printf("lsuv bench: kernels at level %s (detected %s), single thread\n",
-              cpu_level_name(level), cpu_level_name(cpu_level_detected()));
-  // The fractions below are of the best peak: a kernel at a lower level (LSUV_CPU) is measured
-  // against what this core could do, not against its own level.
+  std::printf("lsuv bench: kernels at level %s (detected %s), single thread; CPU rule: %s\n",
+              cpu_level_name(level), cpu_level_name(cpu_level_detected()), cpu_level_rule());
+  // The fractions below are of the best peak: a kernel at a lower level is measured against what
+  // this core could do, not against its own level.
+  const std::vector<CpuLevel> levels = simd_levels();
   double peak = 0.0;
   const char* peak_level = "";
   std::printf("FMA peak (independent register-resident FMA chains), every level this CPU runs:");
-  for (CpuLevel probe : {CpuLevel::sse2, CpuLevel::avx2, CpuLevel::neon}) {
-    if (!cpu_level_supported(probe)) continue;
+  for (CpuLevel probe : levels) {
     const double gflops = bench::fma_peak_gflops(probe);
     std::printf(" %s %.1f GFLOP/s;", cpu_level_name(probe), gflops);
     if (gflops > peak) peak = gflops, peak_level = cpu_level_name(probe);
   }
-  // No lsuv kernels at this level, but on cores with full-width 512-bit FMAs it is the peak.
-  const double avx512 = bench::fma_peak_avx512_gflops();
-  if (avx512 > 0.0) {
-    std::printf(" avx512f (probe only, lsuv has no AVX-512 kernels) %.1f GFLOP/s;", avx512);
-    if (avx512 > peak) peak = avx512, peak_level = "avx512f";
-  }
   std::printf(" fractions below are of the best, %s\n", peak_level);
-  std::printf("GEMM-shaped layers:\n");
-  print_kernel("linear 512->512, batch 256", bench::time_linear(level, 256, 512, 512), peak,
-               kNoisyPeak);
-  print_kernel("conv2d 64->64 3x3 p1, 32x32, batch 1",
-               bench::time_conv2d(level, {1, 32, 32, 64, 64, 3, 1, 1, 1}), peak, kNominalFlops);
+  std::printf("GEMM-shaped layers, every level:\n");
+  print_level_header(levels);
+  print_kernel_levels(
+      "linear 512->512, batch 256", levels,
+      [](CpuLevel l) { return bench::time_linear(l, 256, 512, 512); }, peak, kNoisyPeak);
+  print_kernel_levels(
+      "conv2d 64->64 3x3 p1, 32x32", levels,
+      [](CpuLevel l) { return bench::time_conv2d(l, {1, 32, 32, 64, 64, 3, 1, 1, 1}); }, peak,
+      kNominalFlops);
 
   std::printf(
-      "seed model layers, batch 64 (PyTorch's nominal FLOPs; the kernels skip taps that "
-      "fall wholly in the padding, so these may pass the peak):\n");
+      "seed model layers, batch 64, every level (PyTorch's nominal FLOPs; the kernels skip taps "
+      "that fall wholly in the padding, so these may pass the peak):\n");
   const bench::ConvShape seed_convs[] = {{64, 28, 28, 1, 8, 5, 2, 1, 1},
                                          {64, 13, 13, 8, 16, 3, 1, 2, 1},
                                          {64, 15, 15, 16, 32, 3, 1, 2, 1},
                                          {64, 17, 17, 32, 32, 3, 1, 2, 1}};
   const char* seed_names[] = {"conv1 1->8 5x5 s2 p1", "conv2 8->16 3x3 p2", "conv3 16->32 3x3 p2",
                               "conv4 32->32 3x3 p2"};
+  print_level_header(levels);
   for (int i = 0; i < 4; ++i)
-    print_kernel(seed_names[i], bench::time_conv2d(level, seed_convs[i]), peak, kNominalFlops);
+    print_kernel_levels(
+        seed_names[i], levels,
+        [&](CpuLevel l) { return bench::time_conv2d(l, seed_convs[i]); }, peak, kNominalFlops);
   std::printf(
       "per-channel statistics of a layer's output (what LSUV measures), against the "
-      "layer:\n");
+      "layer, at level %s:\n",
+      cpu_level_name(level));
   for (int i = 0; i < 4; ++i) {
     const bench::StatisticsCost cost = bench::time_channel_statistics(level, seed_convs[i]);
     std::printf("  %-36s fused into the conv +%5.1f%%, as a separate pass +%5.1f%%\n",

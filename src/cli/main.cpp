@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("lsuv ") + LSUV_VERSION + ", kernels " +
                                         lsuv::cpu_level_name(lsuv::cpu_level()) + " (detected " +
-                                        lsuv::cpu_level_name(lsuv::cpu_level_detected()) + ")");
+                                        lsuv::cpu_level_name(lsuv::cpu_level_detected()) +
+                                        "; CPU rule: " + lsuv::cpu_level_rule() + ")");
 
   lsuv::cli::DemoOptions demo;
   demo.data_directory = lsuv::fashion_mnist::kDefaultDirectory;

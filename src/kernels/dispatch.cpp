@@ -47,9 +47,9 @@ kernels::F32Kernels over(const kernels::F32Kernels& own, const kernels::F32Kerne
 }
 
 // Each architecture's chain, best first. A level is reachable under a limit when it is in the
-// limit's chain at or below it. (No AVX-512 level yet: issue 8; see meson.build.)
+// limit's chain at or below it.
 #if defined(__x86_64__) || defined(_M_X64)
-constexpr CpuLevel kChain[] = {CpuLevel::avx2, CpuLevel::sse2, CpuLevel::ref};
+constexpr CpuLevel kChain[] = {CpuLevel::avx512, CpuLevel::avx2, CpuLevel::sse2, CpuLevel::ref};
 #elif defined(__aarch64__) || defined(__arm__)
 constexpr CpuLevel kChain[] = {CpuLevel::neon, CpuLevel::ref};
 #else
@@ -77,6 +77,10 @@ const kernels::F32Kernels* own_table(CpuLevel level) {
     case CpuLevel::avx2:
       return &kernels::simd::kF32KernelsAvx2;
 #endif
+#if defined(LSUV_KERNELS_AVX512)
+    case CpuLevel::avx512:
+      return &kernels::simd::kF32KernelsAvx512;
+#endif
 #if defined(LSUV_KERNELS_NEON)
     case CpuLevel::neon:
       return &kernels::simd::kF32KernelsNeon;
@@ -96,10 +100,48 @@ bool cpu_runs(CpuLevel level) {
       return __builtin_cpu_supports("sse2");
     case CpuLevel::avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CpuLevel::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
 #endif
     default:
       return true;
   }
+}
+
+// The CPU rule of lsuv/cpu.hpp: the first level of the chain (at or below the best supported
+// one) that pays on this core, and why.
+struct Preference {
+  CpuLevel level;
+  const char* reason;
+};
+
+Preference preference(CpuLevel detected) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (detected == CpuLevel::avx512) {
+    // Zen 4 is AMD family 19h (base family 0xf + extended family 0xa); its AVX-512 units are
+    // 256 bits wide. Later AMD families (Zen 5 is 1Ah) and Intel run 512 bits at full width.
+    if (__builtin_cpu_is("amd") && __builtin_cpu_is("amdfam19h"))
+      return {CpuLevel::avx2,
+              "avx2: AMD family 19h (Zen 4) splits 512-bit operations in two, so AVX-512 has "
+              "the AVX2 peak; LSUV_CPU=avx512 selects it"};
+    return {CpuLevel::avx512, "avx512: the CPU runs AVX-512 F/CD/DQ/BW/VL, not a split-width core"};
+  }
+#endif
+  switch (detected) {
+    case CpuLevel::ref:
+      return {detected, "ref: no SIMD level of this build runs on this CPU"};
+    case CpuLevel::sse2:
+      return {detected, "sse2: the best level this build and CPU support"};
+    case CpuLevel::avx2:
+      return {detected, "avx2: the best level this build and CPU support"};
+    case CpuLevel::neon:
+      return {detected, "neon: the best level this build and CPU support"};
+    case CpuLevel::avx512:
+      return {detected, "avx512: the best level this build and CPU support"};
+  }
+  return {CpuLevel::ref, "ref: no SIMD level of this build runs on this CPU"};
 }
 
 // Every level's merged table, built once from the bottom of the chain up.
@@ -145,6 +187,7 @@ struct Dispatch {
   kernels::F32Kernels f32;
   CpuLevel level;
   Status environment;
+  Preference preferred;
 };
 
 // The best supported level at or below the chain position `from`.
@@ -171,9 +214,15 @@ void report_unknown_level(const char* text) {
   std::fputs(" (the best level the CPU has stays in use)\n", stderr);
 }
 
+CpuLevel best_available() {
+  for (int i = 0; i < kChainLength; ++i)
+    if (tables().available[i]) return kChain[i];
+  return CpuLevel::ref;
+}
+
 Dispatch initial_dispatch() {
-  Dispatch d = {kF32Reference, CpuLevel::ref, Status::ok};
-  select_from(d, 0);
+  Dispatch d = {kF32Reference, CpuLevel::ref, Status::ok, preference(best_available())};
+  select_from(d, chain_position(d.preferred.level));
   const char* text = std::getenv("LSUV_CPU");
   if (text == nullptr) return d;
   CpuLevel limit = CpuLevel::ref;
@@ -203,6 +252,8 @@ const char* cpu_level_name(CpuLevel level) {
       return "avx2";
     case CpuLevel::neon:
       return "neon";
+    case CpuLevel::avx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -212,9 +263,15 @@ CpuLevel cpu_level() {
 }
 
 CpuLevel cpu_level_detected() {
-  for (int i = 0; i < kChainLength; ++i)
-    if (tables().available[i]) return kChain[i];
-  return CpuLevel::ref;
+  return best_available();
+}
+
+CpuLevel cpu_level_preferred() {
+  return dispatch().preferred.level;
+}
+
+const char* cpu_level_rule() {
+  return dispatch().preferred.reason;
 }
 
 bool cpu_level_supported(CpuLevel level) {
@@ -226,7 +283,7 @@ Status cpu_level_environment() {
 }
 
 Status set_cpu_level_limit(CpuLevel limit) {
-  if (static_cast<std::uint8_t>(limit) > static_cast<std::uint8_t>(CpuLevel::neon))
+  if (static_cast<std::uint8_t>(limit) > static_cast<std::uint8_t>(CpuLevel::avx512))
     return Status::invalid_argument;
   const int position = chain_position(limit);
   if (position < 0) return Status::unsupported;
@@ -278,6 +335,10 @@ FmaPeakLoop fma_peak_loop_at(CpuLevel level) {
 #if defined(LSUV_KERNELS_AVX2)
     case CpuLevel::avx2:
       return simd::kFmaPeakAvx2;
+#endif
+#if defined(LSUV_KERNELS_AVX512)
+    case CpuLevel::avx512:
+      return simd::kFmaPeakAvx512;
 #endif
 #if defined(LSUV_KERNELS_NEON)
     case CpuLevel::neon:

@@ -40,7 +40,7 @@ constexpr std::int32_t kImages = 3 * kBatch - 5;  // a last, partial batch
 
 std::vector<CpuLevel> machine_levels() {
   std::vector<CpuLevel> levels;
-  for (CpuLevel level : {CpuLevel::ref, CpuLevel::sse2, CpuLevel::avx2, CpuLevel::neon})
+  for (CpuLevel level : lsuv::kCpuLevels)
     if (lsuv::cpu_level_supported(level)) levels.push_back(level);
   return levels;
 }

@@ -111,8 +111,9 @@ std::vector<float> absolute(const std::vector<float>& v) {
 // The levels to check: every SIMD level this machine runs (the reference is the oracle).
 std::vector<CpuLevel> simd_levels() {
   std::vector<CpuLevel> levels;
-  for (CpuLevel level : {CpuLevel::sse2, CpuLevel::avx2, CpuLevel::neon})
-    if (kernels::f32_kernels_at(level) != nullptr) levels.push_back(level);
+  for (CpuLevel level : lsuv::kCpuLevels)
+    if (level != CpuLevel::ref && kernels::f32_kernels_at(level) != nullptr)
+      levels.push_back(level);
   return levels;
 }
 
@@ -293,12 +294,22 @@ void check_conv(const kernels::Conv2dParams& p, bool with_bias, std::mt19937& rn
 TEST_CASE("every machine level reports a name and the reference is always supported") {
   CHECK(std::string(lsuv::cpu_level_name(CpuLevel::ref)) == "ref");
   CHECK(std::string(lsuv::cpu_level_name(CpuLevel::avx2)) == "avx2");
+  CHECK(std::string(lsuv::cpu_level_name(CpuLevel::avx512)) == "avx512");
   CHECK(std::string(lsuv::cpu_level_name(static_cast<CpuLevel>(200))) == "unknown");
   CHECK(lsuv::cpu_level_supported(CpuLevel::ref));
   CHECK((kernels::f32_kernels_at(CpuLevel::ref)->conv2d == &kernels::conv2d_f32_ref));
   const std::string levels = "detected " + level_name(lsuv::cpu_level_detected()) + ", in use " +
                              level_name(lsuv::cpu_level());
   MESSAGE(levels);
+  // The CPU rule picks a supported level no higher than the best one, and says why.
+  const CpuLevel preferred = lsuv::cpu_level_preferred();
+  const std::string rule = "preferred " + level_name(preferred) + "; " + lsuv::cpu_level_rule();
+  MESSAGE(rule);
+  CHECK(lsuv::cpu_level_supported(preferred));
+  CHECK(std::string(lsuv::cpu_level_rule()).rfind(level_name(preferred) + ":", 0) == 0);
+  const bool zen4_exception =
+      lsuv::cpu_level_detected() == CpuLevel::avx512 && preferred == CpuLevel::avx2;
+  CHECK((preferred == lsuv::cpu_level_detected() || zen4_exception));
 #if defined(__x86_64__)
   CHECK(lsuv::cpu_level_supported(CpuLevel::sse2));
   CHECK_FALSE(lsuv::cpu_level_supported(CpuLevel::neon));
@@ -321,8 +332,9 @@ TEST_CASE("set_cpu_level_limit switches the table the core calls and never goes 
   }
 #if defined(__x86_64__)
   CHECK(lsuv::set_cpu_level_limit(CpuLevel::neon) == lsuv::Status::unsupported);
-  // A limit above what the CPU has selects the best it has (avx2 under qemu -cpu Nehalem).
-  REQUIRE(lsuv::set_cpu_level_limit(CpuLevel::avx2) == lsuv::Status::ok);
+  // A limit above what the CPU has selects the best it has (sse2 under qemu -cpu Nehalem), and an
+  // explicit limit overrides the CPU rule (avx512 on Zen 4).
+  REQUIRE(lsuv::set_cpu_level_limit(CpuLevel::avx512) == lsuv::Status::ok);
   CHECK(lsuv::cpu_level() == best);
 #else
   CHECK(lsuv::set_cpu_level_limit(CpuLevel::avx2) == lsuv::Status::unsupported);

@@ -7,7 +7,6 @@
 #include <random>
 #include <vector>
 
-#include "kernels/bench/fma_peak_avx512.hpp"
 #include "kernels/dispatch.hpp"
 #include "lsuv/arena.hpp"
 #include "lsuv/layer.hpp"
@@ -156,13 +155,6 @@ double median_seconds_per_call(void (*fn)(void*), void* context, int samples,
 
 double fma_peak_gflops(CpuLevel level) {
   return probe_fma_peak(kernels::fma_peak_loop_at(level));
-}
-
-double fma_peak_avx512_gflops() {
-#if defined(LSUV_BENCH_AVX512)
-  if (__builtin_cpu_supports("avx512f")) return probe_fma_peak(&fma_peak_avx512_loop);
-#endif
-  return 0.0;
 }
 
 KernelTiming time_linear(CpuLevel level, std::int32_t batch, std::int32_t in_features,

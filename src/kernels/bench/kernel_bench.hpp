@@ -25,10 +25,6 @@ double median_seconds_per_call(void (*fn)(void*), void* context, int samples = 7
 // held in registers (12 on 16-register files, 24 on 32), after a 0.1 s warm-up, the best of five
 // rounds (each the median of five 20 ms samples). 0 for ref or an unsupported level.
 double fma_peak_gflops(CpuLevel level);
-// The same probe with AVX-512 vectors (24 chains of 16 floats; a bench-only loop, lsuv has no
-// AVX-512 kernels): the machine's peak on cores with full-width 512-bit FMA units. 0 when this
-// build (x86-64, xsimd, a compiler taking -mavx512f) or the CPU lacks it.
-double fma_peak_avx512_gflops();
 
 struct KernelTiming {
   double seconds = 0.0;  // median per call

@@ -8,6 +8,7 @@
 
 #include "kernels/params.hpp"
 #include "kernels/reference.hpp"
+#include "kernels/simd/fmadd.hpp"
 #include "xsimd/xsimd.hpp"
 
 namespace lsuv::kernels::simd {
@@ -97,7 +98,7 @@ void channel_affine_f32(std::size_t rows, std::size_t channels, const float* inp
     float* out = output + r * channels;
     std::size_t c = 0;
     for (; c + W <= channels; c += W) {
-      B y = xsimd::fma(B::load_unaligned(in + c), B::load_unaligned(scale + c),
+      B y = fmadd(B::load_unaligned(in + c), B::load_unaligned(scale + c),
                        B::load_unaligned(shift + c));
       if (fuse_clamp) y = clamp_keeping_nan(y, vlo, vhi);
       y.store_unaligned(out + c);
@@ -111,7 +112,7 @@ void channel_affine_f32(std::size_t rows, std::size_t channels, const float* inp
         s[j] = j < tail ? scale[c + j] : 0.0f;
         b[j] = j < tail ? shift[c + j] : 0.0f;
       }
-      B y = xsimd::fma(B::load_aligned(x), B::load_aligned(s), B::load_aligned(b));
+      B y = fmadd(B::load_aligned(x), B::load_aligned(s), B::load_aligned(b));
       if (fuse_clamp) y = clamp_keeping_nan(y, vlo, vhi);
       y.store_aligned(x);
       for (std::size_t j = 0; j < tail; ++j) out[c + j] = x[j];
@@ -281,7 +282,7 @@ void add_channel_moments_f32(const float* data, std::size_t rows, std::size_t ch
         D acc(0.0);
         for (std::size_t r = 0; r < n; ++r) {
           const D d = Load::load(block + r * channels + c) - m;
-          acc = xsimd::fma(d, d, acc);
+          acc = fmadd(d, d, acc);
         }
         m.store_aligned(mean);
         acc.store_aligned(m2);

@@ -98,9 +98,11 @@ constexpr F32Kernels f32_table() {
 // exist from the LSUV_KERNELS_<ISA> macros the build sets).
 extern const F32Kernels kF32KernelsSse2;
 extern const F32Kernels kF32KernelsAvx2;
+extern const F32Kernels kF32KernelsAvx512;
 extern const F32Kernels kF32KernelsNeon;
 extern const FmaPeakLoop kFmaPeakSse2;
 extern const FmaPeakLoop kFmaPeakAvx2;
+extern const FmaPeakLoop kFmaPeakAvx512;
 extern const FmaPeakLoop kFmaPeakNeon;
 
 }  // namespace lsuv::kernels::simd

@@ -21,6 +21,7 @@
 #include "kernels/params.hpp"
 #include "kernels/reference.hpp"
 #include "kernels/simd/elementwise.hpp"
+#include "kernels/simd/fmadd.hpp"
 #include "xsimd/xsimd.hpp"
 
 namespace lsuv::kernels::simd {
@@ -128,7 +129,7 @@ void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs
       w += NR;
       for (std::int32_t r = 0; r < Rows; ++r) {
         const B x(a[r][k]);
-        for (std::int32_t v = 0; v < Vectors; ++v) acc[r][v] = xsimd::fma(x, wv[v], acc[r][v]);
+        for (std::int32_t v = 0; v < Vectors; ++v) acc[r][v] = fmadd(x, wv[v], acc[r][v]);
       }
     }
   }
@@ -144,7 +145,7 @@ void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs
         if (r < rows) {
           const B d = acc[r][v] - shift;
           sum[r % 2] += d;
-          squares[r % 2] = xsimd::fma(d, d, squares[r % 2]);
+          squares[r % 2] = fmadd(d, d, squares[r % 2]);
         }
       }
       shift.store_unaligned(shift_sums + v * W);
@@ -596,7 +597,7 @@ void conv2d_depthwise(const Conv2dParams& p, const float* input, const float* we
                   B::load_unaligned(image + (static_cast<std::size_t>(iy) * p.in_w + ix) * C + c);
               const B w = B::load_unaligned(weights +
                                             static_cast<std::size_t>(ky * p.kernel_w + kx) * C + c);
-              acc = xsimd::fma(x, w, acc);
+              acc = fmadd(x, w, acc);
             }
           }
           acc.store_unaligned(out + c);
