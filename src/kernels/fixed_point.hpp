@@ -72,6 +72,13 @@ static constexpr std::int8_t clamp_to_int8(std::int64_t value, std::int32_t lo, 
   return static_cast<std::int8_t>(value < lo ? lo : (value > hi ? hi : value));
 }
 
+// sum / count rounded half away from zero (TFLite's average pool rounding), count > 0 and
+// |sum| + count / 2 within int32.
+static constexpr std::int32_t rounded_division(std::int32_t sum, std::int32_t count) {
+  assert(count > 0);
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
 struct QuantizedMultiplier {
   std::int32_t multiplier;
   std::int32_t shift;
