@@ -1,4 +1,5 @@
-// The core of lsuv in one include: models, arenas, initialisers, streaming statistics and LSUV.
+// The core of lsuv in one include: models, arenas, initialisers, streaming statistics, LSUV and
+// the optimiser with its learning-rate schedules.
 // File formats (IDX, .npy, weight directories, model specs) are in lsuv/io/ and included apart.
 #pragma once
 
@@ -7,8 +8,10 @@
 #include "lsuv/fold.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/layer.hpp"
+#include "lsuv/lr_schedule.hpp"
 #include "lsuv/lsuv_initialize.hpp"
 #include "lsuv/model.hpp"
 #include "lsuv/running_stats.hpp"
+#include "lsuv/sgd.hpp"
 #include "lsuv/status.hpp"
 #include "lsuv/tensor.hpp"
