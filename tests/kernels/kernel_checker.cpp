@@ -389,6 +389,47 @@ TEST_CASE("conv2d matches the reference on every configuration and tile tail") {
   for (const ConvCase& c : cases) check_conv(make_params(c), c.bias, rng);
 }
 
+// Few input and output channels run vectorised over output pixels on AVX-512 (16 pixels of a row
+// x 3 rows x 8 channels a tile, simd/conv2d_pixels.hpp): output widths around 16 and 32, heights
+// around 3, channels around 8, both horizontal strides with other vertical ones, and padding.
+TEST_CASE("conv2d with few channels matches the reference on every pixel, row and channel tail") {
+  std::mt19937 rng(1611);
+  struct Case {
+    std::int32_t in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  };
+  const Case cases[] = {
+      {5, 8, 1, 1, 1, 1, 1, 1, 0, 0},     {4, 15, 2, 7, 3, 3, 1, 1, 1, 1},
+      {6, 16, 3, 8, 3, 3, 1, 1, 1, 1},    {7, 17, 8, 9, 3, 3, 1, 1, 1, 1},
+      {9, 31, 5, 16, 3, 5, 2, 1, 2, 2},   {8, 33, 8, 17, 5, 3, 1, 1, 0, 1},
+      {11, 40, 1, 24, 5, 5, 1, 2, 1, 1},  {12, 65, 4, 31, 3, 3, 3, 2, 1, 0},
+      {10, 35, 6, 32, 7, 7, 2, 2, 3, 3},  {3, 20, 8, 12, 1, 1, 1, 2, 0, 0},
+      {2, 18, 7, 5, 2, 4, 1, 2, 1, 2},    {13, 28, 1, 8, 5, 5, 2, 2, 1, 1},
+      {6, 45, 1, 8, 3, 3, 1, 2, 0, 0},    {5, 70, 1, 5, 4, 5, 2, 2, 2, 2},
+      {4, 37, 8, 16, 3, 3, 1, 1, 2, 3},   {3, 34, 1, 3, 1, 2, 1, 2, 0, 3},
+  };
+  for (const Case& c : cases) {
+    for (std::int32_t batch : {1, 2}) {
+      kernels::Conv2dParams p{};
+      p.batch = batch;
+      p.in_h = c.in_h;
+      p.in_w = c.in_w;
+      p.in_c = c.in_c;
+      p.out_c = c.out_c;
+      p.kernel_h = c.kernel_h;
+      p.kernel_w = c.kernel_w;
+      p.stride_h = c.stride_h;
+      p.stride_w = c.stride_w;
+      p.pad_h = c.pad_h;
+      p.pad_w = c.pad_w;
+      p.dilation_h = p.dilation_w = 1;
+      p.groups = 1;
+      p.out_h = (c.in_h + 2 * c.pad_h - c.kernel_h) / c.stride_h + 1;
+      p.out_w = (c.in_w + 2 * c.pad_w - c.kernel_w) / c.stride_w + 1;
+      check_conv(p, batch == 1, rng);
+    }
+  }
+}
+
 TEST_CASE("linear matches the reference for every batch and width tail") {
   std::mt19937 rng(7);
   for (std::int32_t batch : {1, 2, 5, 6, 7, 13, 17, 64}) {

@@ -6,6 +6,9 @@
 #include "kernels/simd/fmadd.hpp"
 #include "kernels/simd/f32_functors.hpp"
 #include "kernels/simd/igemm.hpp"
+#if defined(__AVX512F__)
+#include "kernels/simd/conv2d_pixels.hpp"
+#endif
 
 namespace lsuv::kernels::simd {
 
@@ -16,6 +19,10 @@ void Conv2dF32<Arch>::run(const Conv2dParams& p, const float* input, const float
   assert(p.groups > 0 && p.in_c % p.groups == 0 && p.out_c % p.groups == 0);
   assert(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
   if (p.batch <= 0 || p.out_h <= 0 || p.out_w <= 0) return;
+#if defined(__AVX512F__)
+  if (conv2d_pixels_applies(p))
+    return conv2d_pixels<Arch>(p, input, weights, bias, output, epilogue, scratch);
+#endif
   if (is_depthwise(p))
     conv2d_depthwise<Arch>(p, input, weights, bias, output, epilogue);
   else
@@ -24,6 +31,9 @@ void Conv2dF32<Arch>::run(const Conv2dParams& p, const float* input, const float
 
 template <class Arch>
 std::size_t Conv2dF32<Arch>::scratch_bytes(const Conv2dParams& p) {
+#if defined(__AVX512F__)
+  if (conv2d_pixels_applies(p)) return conv2d_pixels_scratch_bytes<Arch>(p);
+#endif
   return is_depthwise(p) ? 0 : igemm_layout<Arch>(p).bytes;
 }
 

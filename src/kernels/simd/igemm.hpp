@@ -22,6 +22,7 @@
 #include "kernels/reference.hpp"
 #include "kernels/simd/elementwise.hpp"
 #include "kernels/simd/fmadd.hpp"
+#include "kernels/simd/sizes.hpp"
 #include "xsimd/xsimd.hpp"
 
 namespace lsuv::kernels::simd {
@@ -40,15 +41,6 @@ constexpr std::int32_t kMaxBlockK = kPanelFloats / NR;
 static_assert(kMaxSegment <= kPanelFloats / 32, "a segment fits a panel of the widest tile");
 
 alignas(64) const float kZeros[kMaxSegment] = {};
-
-template <class T>
-constexpr T min_of(T a, T b) {
-  return a < b ? a : b;
-}
-template <class T>
-constexpr T max_of(T a, T b) {
-  return a < b ? b : a;
-}
 
 // Register tiles. With 16 vector registers (SSE2, AVX2, ARMv7 NEON): 6 rows x 2 vectors (12
 // accumulators) or 12 rows x 1 vector; with 32 (AVX-512, AArch64) 8 x 2 or 16 x 1, leaving
@@ -434,10 +426,6 @@ struct IgemmLayout {
   // Byte offsets of the scratch pieces (each aligned to kScratchAlignment) and the total.
   std::size_t panels, ptrs, gather, moments, mean, m2, bytes;
 };
-
-constexpr std::size_t align_up(std::size_t bytes) {
-  return (bytes + kScratchAlignment - 1) / kScratchAlignment * kScratchAlignment;
-}
 
 template <class Arch>
 IgemmLayout igemm_layout(const Conv2dParams& p) {
