@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "double_forward.hpp"
 #include "gradient_check.hpp"
 #include "kernels/backward_ref.hpp"
 #include "kernels/reference.hpp"
@@ -17,60 +18,21 @@ namespace {
 namespace kernels = lsuv::kernels;
 using lsuv_test::check_forward;
 using lsuv_test::check_gradient;
+using lsuv_test::conv2d_double;
+using lsuv_test::derived;
+using lsuv_test::input_size;
+using lsuv_test::linear_double;
 using lsuv_test::normal_floats;
 using lsuv_test::numeric_gradient;
+using lsuv_test::output_size;
 using lsuv_test::run_both_modes;
 using lsuv_test::to_double;
-
-std::size_t input_size(const kernels::Conv2dParams& p) {
-  return static_cast<std::size_t>(p.batch) * p.in_h * p.in_w * p.in_c;
-}
-std::size_t output_size(const kernels::Conv2dParams& p) {
-  return static_cast<std::size_t>(p.batch) * p.out_h * p.out_w * p.out_c;
-}
-std::size_t weight_size(const kernels::Conv2dParams& p) {
-  return static_cast<std::size_t>(p.kernel_h) * p.kernel_w * (p.in_c / p.groups) * p.out_c;
-}
-
-// The library's conv2d in double: NHWC input, weights [kh][kw][in/groups][out], taps in the
-// padding read zero.
-std::vector<double> conv2d_double(const kernels::Conv2dParams& p, const std::vector<double>& x,
-                                  const std::vector<double>& w, const std::vector<double>& b) {
-  const std::int32_t group_in = p.in_c / p.groups;
-  const std::int32_t group_out = p.out_c / p.groups;
-  std::vector<double> y(output_size(p));
-  for (std::int32_t n = 0; n < p.batch; ++n)
-    for (std::int32_t oy = 0; oy < p.out_h; ++oy)
-      for (std::int32_t ox = 0; ox < p.out_w; ++ox)
-        for (std::int32_t o = 0; o < p.out_c; ++o) {
-          const std::int32_t g = o / group_out;
-          double sum = b[o];
-          for (std::int32_t ky = 0; ky < p.kernel_h; ++ky)
-            for (std::int32_t kx = 0; kx < p.kernel_w; ++kx) {
-              const std::int32_t iy = oy * p.stride_h - p.pad_h + ky * p.dilation_h;
-              const std::int32_t ix = ox * p.stride_w - p.pad_w + kx * p.dilation_w;
-              if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
-              for (std::int32_t i = 0; i < group_in; ++i)
-                sum +=
-                    x[((static_cast<std::size_t>(n) * p.in_h + iy) * p.in_w + ix) * p.in_c +
-                      g * group_in + i] *
-                    w[((static_cast<std::size_t>(ky) * p.kernel_w + kx) * group_in + i) * p.out_c +
-                      o];
-            }
-          y[((static_cast<std::size_t>(n) * p.out_h + oy) * p.out_w + ox) * p.out_c + o] = sum;
-        }
-  return y;
-}
+using lsuv_test::weight_size;
 
 struct ConvCase {
   const char* name;
   kernels::Conv2dParams p;  // out_h and out_w are derived
 };
-
-std::int32_t window_output(std::int32_t in, std::int32_t k, std::int32_t s, std::int32_t pad,
-                           std::int32_t d) {
-  return (in + 2 * pad - d * (k - 1) - 1) / s + 1;
-}
 
 // batch, in_h, in_w, in_c, (out_h, out_w), out_c, kh, kw, sh, sw, ph, pw, dh, dw, groups
 const ConvCase kConvCases[] = {
@@ -92,9 +54,7 @@ TEST_CASE("conv2d backward: input, weight and bias gradients match finite differ
   std::mt19937 gen(9);
   for (const ConvCase& c : kConvCases) {
     CAPTURE(std::string(c.name));
-    kernels::Conv2dParams p = c.p;
-    p.out_h = window_output(p.in_h, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h);
-    p.out_w = window_output(p.in_w, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w);
+    const kernels::Conv2dParams p = derived(c.p);
     REQUIRE(p.out_h > 0);
     REQUIRE(p.out_w > 0);
     const std::vector<float> x = normal_floats(input_size(p), gen);
@@ -156,20 +116,6 @@ TEST_CASE("conv2d backward: an input no window reads gets zero, one read once ge
   float dw = 0.0f;
   kernels::conv2d_backward_weights_f32_ref(p, x, dy, &dw, kernels::GradWrite::assign, nullptr);
   CHECK(dw == 1.0f * 2.0f + 4.0f * -3.0f);
-}
-
-std::vector<double> linear_double(const kernels::LinearParams& p, const std::vector<double>& x,
-                                  const std::vector<double>& w, const std::vector<double>& b) {
-  std::vector<double> y(static_cast<std::size_t>(p.batch) * p.out_features);
-  for (std::int32_t n = 0; n < p.batch; ++n)
-    for (std::int32_t o = 0; o < p.out_features; ++o) {
-      double sum = b[o];
-      for (std::int32_t i = 0; i < p.in_features; ++i)
-        sum += x[static_cast<std::size_t>(n) * p.in_features + i] *
-               w[static_cast<std::size_t>(i) * p.out_features + o];
-      y[static_cast<std::size_t>(n) * p.out_features + o] = sum;
-    }
-  return y;
 }
 
 TEST_CASE("linear backward: input, weight and bias gradients match finite differences") {

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "double_forward.hpp"
 #include "gradient_check.hpp"
 #include "kernels/loss_ref.hpp"
 
@@ -15,23 +16,9 @@ namespace {
 
 namespace kernels = lsuv::kernels;
 using lsuv_test::check_gradient;
+using lsuv_test::cross_entropy_double;
 using lsuv_test::normal_floats;
 using lsuv_test::numeric_gradient;
-
-// Mean over rows of log(sum exp z) - z[label], in double about each row's maximum.
-double cross_entropy_double(std::int32_t batch, std::int32_t classes, const std::vector<double>& z,
-                            const std::vector<std::int32_t>& labels) {
-  double total = 0.0;
-  for (std::int32_t b = 0; b < batch; ++b) {
-    const double* row = z.data() + static_cast<std::size_t>(b) * classes;
-    double top = row[0];
-    for (std::int32_t j = 1; j < classes; ++j) top = std::fmax(top, row[j]);
-    double sum = 0.0;
-    for (std::int32_t j = 0; j < classes; ++j) sum += std::exp(row[j] - top);
-    total += top + std::log(sum) - row[labels[b]];
-  }
-  return total / batch;
-}
 
 TEST_CASE("softmax cross-entropy: hand values") {
   // Two equal logits: loss log 2, gradient -1/2 on the label and +1/2 on the other.

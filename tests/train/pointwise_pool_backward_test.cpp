@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "double_forward.hpp"
 #include "gradient_check.hpp"
 #include "kernels/backward_ref.hpp"
 #include "kernels/reference.hpp"
@@ -20,9 +21,13 @@ namespace kernels = lsuv::kernels;
 using kernels::GradWrite;
 using lsuv_test::check_forward;
 using lsuv_test::check_gradient;
+using lsuv_test::derived;
 using lsuv_test::distinct_floats;
+using lsuv_test::input_size;
 using lsuv_test::normal_floats;
 using lsuv_test::numeric_gradient;
+using lsuv_test::output_size;
+using lsuv_test::pool_double;
 using lsuv_test::run_both_modes;
 using lsuv_test::to_double;
 
@@ -85,51 +90,13 @@ const PoolCase kPoolCases[] = {
     {"1x1 stride 3: unread inputs", {1, 5, 5, 1, 0, 0, 1, 1, 3, 3, 0, 0}},
 };
 
-kernels::Pool2dParams derived(kernels::Pool2dParams p) {
-  p.out_h = (p.in_h + 2 * p.pad_h - p.kernel_h) / p.stride_h + 1;
-  p.out_w = (p.in_w + 2 * p.pad_w - p.kernel_w) / p.stride_w + 1;
-  return p;
-}
-
-std::size_t pool_input_size(const kernels::Pool2dParams& p) {
-  return static_cast<std::size_t>(p.batch) * p.in_h * p.in_w * p.channels;
-}
-std::size_t pool_output_size(const kernels::Pool2dParams& p) {
-  return static_cast<std::size_t>(p.batch) * p.out_h * p.out_w * p.channels;
-}
-
-// The forward pooling in double: max over the window's real elements, or the window's sum
-// divided by kernel_h * kernel_w (count_include_pad).
-std::vector<double> pool_double(const kernels::Pool2dParams& p, const std::vector<double>& x,
-                                bool max) {
-  std::vector<double> y(pool_output_size(p));
-  for (std::int32_t n = 0; n < p.batch; ++n)
-    for (std::int32_t oy = 0; oy < p.out_h; ++oy)
-      for (std::int32_t ox = 0; ox < p.out_w; ++ox)
-        for (std::int32_t c = 0; c < p.channels; ++c) {
-          double acc = max ? -INFINITY : 0.0;
-          for (std::int32_t ky = 0; ky < p.kernel_h; ++ky)
-            for (std::int32_t kx = 0; kx < p.kernel_w; ++kx) {
-              const std::int32_t iy = oy * p.stride_h - p.pad_h + ky;
-              const std::int32_t ix = ox * p.stride_w - p.pad_w + kx;
-              if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
-              const double v =
-                  x[((static_cast<std::size_t>(n) * p.in_h + iy) * p.in_w + ix) * p.channels + c];
-              acc = max ? std::fmax(acc, v) : acc + v;
-            }
-          y[((static_cast<std::size_t>(n) * p.out_h + oy) * p.out_w + ox) * p.channels + c] =
-              max ? acc : acc / (p.kernel_h * p.kernel_w);
-        }
-  return y;
-}
-
 TEST_CASE("max_pool2d and avg_pool2d backward match finite differences") {
   std::mt19937 gen(12);
   for (const PoolCase& c : kPoolCases) {
     CAPTURE(std::string(c.name));
     const kernels::Pool2dParams p = derived(c.p);
-    const std::vector<float> x = distinct_floats(pool_input_size(p), gen);
-    const std::vector<float> r = normal_floats(pool_output_size(p), gen);
+    const std::vector<float> x = distinct_floats(input_size(p), gen);
+    const std::vector<float> r = normal_floats(output_size(p), gen);
     for (const bool max : {true, false}) {
       CAPTURE(max);
       std::vector<float> y(r.size());
