@@ -197,7 +197,10 @@ class LsuvRun {
   // run(from, to) for batch b, measuring on the way every Add there not measured yet; call
   // mark_adds(from, to) once every batch has run. An Add passed on the way to a later layer
   // already has its final value: every layer before it is normalised or not selected.
-  Status run_measuring_adds(std::int32_t from, std::int32_t to, const float* input, std::int32_t b);
+  // Runs ops [from, to) over batch b, measuring the Adds not measured yet on the way, and op
+  // `from` into first_stats when given (op `from` is then not an Add).
+  Status run_measuring_adds(std::int32_t from, std::int32_t to, const float* input, std::int32_t b,
+                            RunningStats* first_stats = nullptr);
   void mark_adds(std::int32_t from, std::int32_t to);
   RunningStats* add_stats_of(std::int32_t add) const;
   LsuvLayerStatus check(std::int32_t layer, const RunningStats& stats) const;
@@ -300,13 +303,15 @@ Status LsuvRun::pass(std::int32_t layer, std::int32_t next, RunningStats* tensor
   for (std::int32_t b = 0; b < ws_.batches; ++b) {
     const float* input = nullptr;
     LSUV_TRY(prepare(layer, b, &input));
-    // The statistics are accumulated while the measured op stores its output (Model::run).
+    // The statistics are accumulated while the measured op stores its output (Model::run),
+    // before a clamp after it, which a carrying pass fuses into it by running on in one call.
     const std::int32_t measured = lsuv_measured_op(model_, layer);
     if (measured > layer) LSUV_TRY(model_.run(layer, measured, input, ws_.counts[b]));
-    LSUV_TRY(model_.run(measured, measured + 1, input, ws_.counts[b], ws_.channel_stats));
     if (carry) {
-      LSUV_TRY(run_measuring_adds(measured + 1, next, input, b));
+      LSUV_TRY(run_measuring_adds(measured, next, input, b, ws_.channel_stats));
       save(next, b, input, slot(1 - current_, b));
+    } else {
+      LSUV_TRY(model_.run(measured, measured + 1, input, ws_.counts[b], ws_.channel_stats));
     }
   }
   if (carry) {
@@ -327,17 +332,17 @@ RunningStats* LsuvRun::add_stats_of(std::int32_t add) const {
 }
 
 Status LsuvRun::run_measuring_adds(std::int32_t from, std::int32_t to, const float* input,
-                                   std::int32_t b) {
+                                   std::int32_t b, RunningStats* first_stats) {
   std::int32_t start = from;
   if (ws_.add_stats != nullptr) {
     for (std::int32_t a = from; a < to; ++a) {
       if (!is_add(model_, a) || ws_.add_done[a] != 0) continue;
-      LSUV_TRY(model_.run(start, a, input, ws_.counts[b]));
+      LSUV_TRY(model_.run(start, a, input, ws_.counts[b], start == from ? first_stats : nullptr));
       LSUV_TRY(model_.run(a, a + 1, input, ws_.counts[b], add_stats_of(a)));
       start = a + 1;
     }
   }
-  return model_.run(start, to, input, ws_.counts[b]);
+  return model_.run(start, to, input, ws_.counts[b], start == from ? first_stats : nullptr);
 }
 
 void LsuvRun::mark_adds(std::int32_t from, std::int32_t to) {
