@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "kernels/reference_i8.hpp"
+#include "kernels/simd/i8_tables.hpp"
 #include "lsuv/cpu.hpp"
 
 namespace lsuv {
@@ -24,8 +25,8 @@ constexpr I8Kernels reference_table() {
 }
 constexpr I8Kernels kI8Reference = reference_table();
 
-// A SIMD level with no int8 kernels of its own yet: every entry falls back to the level below.
-constexpr I8Kernels kI8None{};
+// A SIMD level with no int8 kernels of its own: every entry falls back to the level below.
+[[maybe_unused]] constexpr I8Kernels kI8None{};
 
 // A level's own entries over the table below it; a kernel and its scratch query go together.
 I8Kernels over(const I8Kernels& own, const I8Kernels& below) {
@@ -57,7 +58,15 @@ std::size_t level_index(CpuLevel level) {
 // supported when its float kernels are compiled in and the CPU runs them).
 const I8Kernels* own_table(CpuLevel level) {
   if (level == CpuLevel::ref) return &kI8Reference;
-  return cpu_level_supported(level) ? &kI8None : nullptr;
+  if (!cpu_level_supported(level)) return nullptr;
+  switch (level) {
+#if defined(LSUV_KERNELS_I8_AVX2)
+    case CpuLevel::avx2:
+      return &simd::kI8KernelsAvx2;
+#endif
+    default:
+      return &kI8None;
+  }
 }
 
 struct Tables {
