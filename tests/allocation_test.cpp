@@ -1,8 +1,10 @@
-// Proves the promise "forward and LSUV never allocate": every operator new and (on glibc) every
-// malloc in this test program is counted, and the count must not move across those calls.
+// Proves the promise "forward, LSUV and a training step never allocate": every operator new and
+// (on glibc) every malloc in this test program is counted, and the count must not move across
+// those calls.
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <new>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "graph_models.hpp"
 #include "lsuv/batch_source.hpp"
 #include "lsuv/lsuv_initialize.hpp"
+#include "lsuv/trainer.hpp"
 #include "support.hpp"
 
 namespace {
@@ -176,4 +179,34 @@ TEST_CASE("forward and LSUV on graph networks allocate nothing") {
       CHECK(status == lsuv::Status::ok);
     }
   }
+}
+
+TEST_CASE("a training step allocates nothing, nor does a refused one") {
+  auto m = lsuv_test::make_model(lsuv_test::kResidual, lsuv_test::kResidualCount,
+                                 lsuv_test::kResidualInput, 4);
+  lsuv::TrainOptions options;
+  options.sgd.momentum = 0.9f;
+  options.sgd.max_gradient_norm = 1.0f;
+  std::vector<unsigned char> records(lsuv::Trainer::plan_bytes(lsuv_test::kResidualCount) + 64);
+  lsuv::Arena plan(records.data(), records.size());
+  lsuv::Trainer trainer;
+  lsuv::Status status = lsuv::Status::invalid_argument;
+  CHECK(allocations_during([&] { status = trainer.configure(m->model, options, plan); }) == 0);
+  REQUIRE(status == lsuv::Status::ok);
+  std::vector<unsigned char> memory(trainer.training_bytes() + 64);
+  lsuv::Arena arena(memory.data(), memory.size());
+  CHECK(allocations_during([&] { status = trainer.bind(arena); }) == 0);
+  REQUIRE(status == lsuv::Status::ok);
+  std::vector<float> images = lsuv_test::gaussian_images(4, lsuv_test::kResidualInput, 3);
+  const std::int32_t labels[] = {0, 1, 2, 3};
+  lsuv::TrainStepReport report;
+  for (int step = 0; step < 2; ++step) {
+    CHECK(allocations_during(
+              [&] { status = trainer.train_step(images.data(), labels, 4, 0.05f, &report); }) == 0);
+    CHECK(status == lsuv::Status::ok);
+  }
+  images[0] = NAN;
+  CHECK(allocations_during(
+            [&] { status = trainer.train_step(images.data(), labels, 4, 0.05f, &report); }) == 0);
+  CHECK(status == lsuv::Status::non_finite);
 }

@@ -1,5 +1,5 @@
 // The core of lsuv in one include: models, arenas, initialisers, streaming statistics, LSUV and
-// the optimiser with its learning-rate schedules.
+// training (the optimiser, its learning-rate schedules and the trainer).
 // File formats (IDX, .npy, weight directories, model specs) are in lsuv/io/ and included apart.
 #pragma once
 
@@ -15,3 +15,4 @@
 #include "lsuv/sgd.hpp"
 #include "lsuv/status.hpp"
 #include "lsuv/tensor.hpp"
+#include "lsuv/trainer.hpp"

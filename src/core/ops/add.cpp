@@ -25,8 +25,23 @@ void run(const OpRun& op) {
            epilogue);
 }
 
+// A fused ReLU masks the output gradient first (from the stored sum after the ReLU); then every
+// input gets it.
+void backward(const OpBackward& op) {
+  const std::size_t elements = static_cast<std::size_t>(op.batch) * op.layer.output.elements();
+  if (op.layer.spec.relu)
+    op.k.clamp(elements, op.output, op.grad_output, op.grad_output, 0.0f,
+               kernels::F32Epilogue().clamp_max, kernels::GradWrite::assign);
+  pass_gradient(op, elements);
+}
+
+std::uint8_t saves(const Layer& layer, bool) {
+  return layer.spec.relu ? kSavesOutput : kSavesNothing;
+}
+
 }  // namespace
 
-const OpTraits kAdd = {shape, run, nullptr, true, true, 2, LayerSpec::kMaxInputs};
+const OpTraits kAdd = {shape,    run,   nullptr, true, true, 2, LayerSpec::kMaxInputs,
+                       backward, saves, nullptr};
 
 }  // namespace lsuv::ops

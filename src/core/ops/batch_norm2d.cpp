@@ -43,8 +43,31 @@ std::size_t scratch_bytes(const Layer& layer, std::int32_t) {
   return 2 * static_cast<std::size_t>(layer.output.channels) * sizeof(float);
 }
 
+// Frozen statistics (see batch_norm2d_backward_input_f32_ref): gamma and beta train, the running
+// mean and variance are constants of the step.
+void backward(const OpBackward& op) {
+  const Layer& layer = op.layer;
+  const std::size_t rows =
+      static_cast<std::size_t>(op.batch) * layer.output.height * layer.output.width;
+  const std::size_t channels = static_cast<std::size_t>(layer.output.channels);
+  if (op.grad_weights != nullptr)
+    op.k.batch_norm2d_gamma(rows, channels, op.input, op.grad_output, layer.running_mean,
+                            layer.running_var, layer.spec.eps, op.grad_weights,
+                            kernels::GradWrite::assign);
+  if (op.grad_bias != nullptr)
+    op.k.bias(rows, channels, op.grad_output, op.grad_bias, kernels::GradWrite::assign);
+  if (op.grad_inputs[0] != nullptr)
+    op.k.batch_norm2d_input(rows, channels, op.grad_output, layer.weights, layer.running_var,
+                            layer.spec.eps, op.grad_inputs[0], op.modes[0]);
+}
+
+std::uint8_t saves(const Layer&, bool weights_train) {
+  return weights_train ? kSavesInput : kSavesNothing;
+}
+
 }  // namespace
 
-const OpTraits kBatchNorm2d = {shape, run, scratch_bytes, true, true, 1, 1};
+const OpTraits kBatchNorm2d = {shape, run, scratch_bytes, true,  true,
+                               1,     1,   backward,      saves, nullptr};
 
 }  // namespace lsuv::ops

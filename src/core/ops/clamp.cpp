@@ -25,8 +25,22 @@ void run(const OpRun& op) {
              op.output, lo, hi);
 }
 
+// From the forward output (see clamp_backward_f32_ref), so a clamp fused into the op before it
+// has a backward too.
+void backward(const OpBackward& op) {
+  if (op.grad_inputs[0] == nullptr) return;
+  float lo = 0.0f, hi = 0.0f;
+  (void)clamp_range(op.layer.spec, &lo, &hi);
+  op.k.clamp(static_cast<std::size_t>(op.batch) * op.layer.input.elements(), op.output,
+             op.grad_output, op.grad_inputs[0], lo, hi, op.modes[0]);
+}
+
+std::uint8_t saves(const Layer&, bool) {
+  return kSavesOutput;
+}
+
 }  // namespace
 
-const OpTraits kClamp = {shape, run, nullptr, true, false, 1, 1};
+const OpTraits kClamp = {shape, run, nullptr, true, false, 1, 1, backward, saves, nullptr};
 
 }  // namespace lsuv::ops

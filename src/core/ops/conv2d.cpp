@@ -66,8 +66,36 @@ std::size_t scratch_bytes(const Layer& layer, std::int32_t batch) {
   return kernels::conv2d_scratch_bytes_any_level(params(layer, batch));
 }
 
+void backward(const OpBackward& op) {
+  const kernels::Conv2dParams p = params(op.layer, op.batch);
+  if (op.grad_weights != nullptr)
+    op.k.conv2d_weights(p, op.input, op.grad_output, op.grad_weights, kernels::GradWrite::assign,
+                        op.scratch);
+  if (op.grad_bias != nullptr)
+    op.k.bias(static_cast<std::size_t>(op.batch) * p.out_h * p.out_w,
+              static_cast<std::size_t>(p.out_c), op.grad_output, op.grad_bias,
+              kernels::GradWrite::assign);
+  if (op.grad_inputs[0] != nullptr)
+    op.k.conv2d_input(p, op.grad_output, op.layer.weights, op.grad_inputs[0], op.modes[0],
+                      op.scratch);
+}
+
+std::uint8_t saves(const Layer&, bool weights_train) {
+  return weights_train ? kSavesInput : kSavesNothing;
+}
+
+// The two kernels run one after the other: the larger of their needs.
+std::size_t backward_scratch_bytes(const Layer& layer, std::int32_t batch) {
+  const kernels::F32BackwardKernels& k = kernels::f32_backward_kernels();
+  const kernels::Conv2dParams p = params(layer, batch);
+  const std::size_t input = k.conv2d_input_scratch_bytes(p);
+  const std::size_t weights = k.conv2d_weights_scratch_bytes(p);
+  return input > weights ? input : weights;
+}
+
 }  // namespace
 
-const OpTraits kConv2d = {shape, run, scratch_bytes, false, true, 1, 1};
+const OpTraits kConv2d = {shape, run, scratch_bytes, false, true,
+                          1,     1,   backward,      saves, backward_scratch_bytes};
 
 }  // namespace lsuv::ops

@@ -22,8 +22,13 @@ void run(const OpRun& op) {
                 static_cast<std::size_t>(op.batch) * op.layer.input.elements() * sizeof(float));
 }
 
+void backward(const OpBackward& op) {
+  pass_gradient(op, static_cast<std::size_t>(op.batch) * op.layer.input.elements());
+}
+
 }  // namespace
 
-const OpTraits kFlatten = {shape, run, nullptr, true, false, 1, 1};
+const OpTraits kFlatten = {shape, run, nullptr,  true,          false,
+                           1,     1,   backward, saves_nothing, nullptr};
 
 }  // namespace lsuv::ops

@@ -14,8 +14,16 @@ void run(const OpRun& op) {
   op.k.global_avg_pool(op.batch, in.height * in.width, in.channels, op.inputs[0], op.output);
 }
 
+void backward(const OpBackward& op) {
+  if (op.grad_inputs[0] == nullptr) return;
+  const ImageShape in = op.layer.input;
+  op.k.global_avg_pool(op.batch, in.height * in.width, in.channels, op.grad_output,
+                       op.grad_inputs[0], op.modes[0]);
+}
+
 }  // namespace
 
-const OpTraits kGlobalAvgPool = {shape, run, nullptr, false, false, 1, 1};
+const OpTraits kGlobalAvgPool = {shape, run, nullptr,  false,         false,
+                                 1,     1,   backward, saves_nothing, nullptr};
 
 }  // namespace lsuv::ops

@@ -41,8 +41,34 @@ std::size_t scratch_bytes(const Layer& layer, std::int32_t batch) {
   return kernels::linear_scratch_bytes_any_level(params(layer, batch));
 }
 
+void backward(const OpBackward& op) {
+  const kernels::LinearParams p = params(op.layer, op.batch);
+  if (op.grad_weights != nullptr)
+    op.k.linear_weights(p, op.input, op.grad_output, op.grad_weights, kernels::GradWrite::assign,
+                        op.scratch);
+  if (op.grad_bias != nullptr)
+    op.k.bias(static_cast<std::size_t>(op.batch), static_cast<std::size_t>(p.out_features),
+              op.grad_output, op.grad_bias, kernels::GradWrite::assign);
+  if (op.grad_inputs[0] != nullptr)
+    op.k.linear_input(p, op.grad_output, op.layer.weights, op.grad_inputs[0], op.modes[0],
+                      op.scratch);
+}
+
+std::uint8_t saves(const Layer&, bool weights_train) {
+  return weights_train ? kSavesInput : kSavesNothing;
+}
+
+std::size_t backward_scratch_bytes(const Layer& layer, std::int32_t batch) {
+  const kernels::F32BackwardKernels& k = kernels::f32_backward_kernels();
+  const kernels::LinearParams p = params(layer, batch);
+  const std::size_t input = k.linear_input_scratch_bytes(p);
+  const std::size_t weights = k.linear_weights_scratch_bytes(p);
+  return input > weights ? input : weights;
+}
+
 }  // namespace
 
-const OpTraits kLinear = {shape, run, scratch_bytes, false, true, 1, 1};
+const OpTraits kLinear = {shape, run, scratch_bytes, false, true,
+                          1,     1,   backward,      saves, backward_scratch_bytes};
 
 }  // namespace lsuv::ops

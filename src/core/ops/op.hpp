@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/backward_dispatch.hpp"
 #include "kernels/dispatch.hpp"
 #include "lsuv/layer.hpp"
 #include "lsuv/model.hpp"
@@ -32,6 +33,27 @@ struct OpRun {
   kernels::F32Epilogue epilogue;
 };
 
+// One op's backward step in a training plan: the gradient of its output, and where its input
+// and parameter gradients go. Inputs appear once per occurrence (an Add of a tensor to itself
+// names it twice): each entry is written by its mode.
+struct OpBackward {
+  const Layer& layer;
+  const kernels::F32BackwardKernels& k;
+  std::int32_t batch;
+  const float* input;   // the forward's first input, when saves() asks for it; else null
+  const float* output;  // the forward's output, when saves() asks for it; else null
+  // dL/d output. The op may overwrite it: nothing reads it after this step.
+  float* grad_output;
+  float* const* grad_inputs;        // per input, null: no gradient wanted
+  const kernels::GradWrite* modes;  // per input: assign for the first writer, then accumulate
+  float* grad_weights;              // assigned; null when the weights (gamma) do not train
+  float* grad_bias;                 // assigned; null when the bias (beta) does not train
+  void* scratch;                    // backward_scratch_bytes bytes
+};
+
+// What an op's backward reads of its forward pass besides its parameters (a bit set).
+enum : std::uint8_t { kSavesNothing = 0, kSavesInput = 1, kSavesOutput = 2 };
+
 struct OpTraits {
   // Sets layer->output and the parameter counts from the spec and the input shapes
   // (layer->inputs and layer->input are set), or fails with a reason.
@@ -43,7 +65,17 @@ struct OpTraits {
   bool in_place;  // may write its output over its first input
   bool epilogue;  // its kernel applies F32Epilogue (a clamp after it can be fused)
   std::int32_t min_inputs, max_inputs;
+  void (*backward)(const OpBackward& op);
+  // The forward tensors backward reads (kSaves*), given whether the op's weights train.
+  std::uint8_t (*saves)(const Layer& layer, bool weights_train);
+  // Backward kernel scratch for `batch` images; null: none.
+  std::size_t (*backward_scratch_bytes)(const Layer& layer, std::int32_t batch);
 };
+
+// saves() of ops whose backward needs nothing of the forward.
+std::uint8_t saves_nothing(const Layer& layer, bool weights_train);
+// Writes grad_output into every wanted input gradient by its mode (the identity's backward).
+void pass_gradient(const OpBackward& op, std::size_t elements);
 
 const OpTraits& traits(LayerKind kind);
 

@@ -23,25 +23,43 @@ Status shape(const LayerSpec& s, const ImageShape* inputs, std::int32_t, Layer* 
   return Status::ok;
 }
 
-kernels::Pool2dParams params(const OpRun& op) {
-  const LayerSpec& s = op.layer.spec;
-  const ImageShape in = op.layer.input;
-  const ImageShape out = op.layer.output;
-  return {op.batch,   in.height,  in.width,   in.channels, out.height, out.width,
+kernels::Pool2dParams params(const Layer& layer, std::int32_t batch) {
+  const LayerSpec& s = layer.spec;
+  const ImageShape in = layer.input;
+  const ImageShape out = layer.output;
+  return {batch,      in.height,  in.width,   in.channels, out.height, out.width,
           s.kernel_h, s.kernel_w, s.stride_h, s.stride_w,  s.pad_h,    s.pad_w};
 }
 
 void run_max(const OpRun& op) {
-  op.k.max_pool2d(params(op), op.inputs[0], op.output);
+  op.k.max_pool2d(params(op.layer, op.batch), op.inputs[0], op.output);
 }
 
 void run_avg(const OpRun& op) {
-  op.k.avg_pool2d(params(op), op.inputs[0], op.output);
+  op.k.avg_pool2d(params(op.layer, op.batch), op.inputs[0], op.output);
+}
+
+// The arg max is found again in the forward input (no saved indices).
+void backward_max(const OpBackward& op) {
+  if (op.grad_inputs[0] != nullptr)
+    op.k.max_pool2d(params(op.layer, op.batch), op.input, op.grad_output, op.grad_inputs[0],
+                    op.modes[0]);
+}
+
+std::uint8_t saves_max(const Layer&, bool) {
+  return kSavesInput;
+}
+
+void backward_avg(const OpBackward& op) {
+  if (op.grad_inputs[0] != nullptr)
+    op.k.avg_pool2d(params(op.layer, op.batch), op.grad_output, op.grad_inputs[0], op.modes[0]);
 }
 
 }  // namespace
 
-const OpTraits kMaxPool2d = {shape, run_max, nullptr, false, false, 1, 1};
-const OpTraits kAvgPool2d = {shape, run_avg, nullptr, false, false, 1, 1};
+const OpTraits kMaxPool2d = {shape, run_max, nullptr,      false,     false,
+                             1,     1,       backward_max, saves_max, nullptr};
+const OpTraits kAvgPool2d = {shape, run_avg, nullptr,      false,         false,
+                             1,     1,       backward_avg, saves_nothing, nullptr};
 
 }  // namespace lsuv::ops

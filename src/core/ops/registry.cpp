@@ -58,6 +58,17 @@ bool clamp_range(const LayerSpec& spec, float* lo, float* hi) {
   }
 }
 
+std::uint8_t saves_nothing(const Layer&, bool) {
+  return kSavesNothing;
+}
+
+void pass_gradient(const OpBackward& op, std::size_t elements) {
+  for (std::int32_t k = 0; k < op.layer.input_count; ++k) {
+    float* const into[2] = {op.grad_inputs[k], nullptr};
+    if (into[0] != nullptr) op.k.add(elements, op.grad_output, into, 2, op.modes[k]);
+  }
+}
+
 std::int64_t window_output(std::int32_t in, std::int32_t kernel, std::int32_t stride,
                            std::int32_t pad, std::int32_t dilation) {
   const std::int64_t span = static_cast<std::int64_t>(dilation) * (kernel - 1) + 1;
