@@ -2,10 +2,16 @@
 
 #include <cassert>
 #include <cstddef>
+#include <initializer_list>
 
 #include "kernels/reference_i8.hpp"
 #include "kernels/simd/i8_tables.hpp"
 #include "lsuv/cpu.hpp"
+
+#if defined(LSUV_KERNELS_I8_NEON_DOT)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 namespace lsuv {
 namespace kernels {
@@ -54,15 +60,52 @@ std::size_t level_index(CpuLevel level) {
   return kLevels;
 }
 
-// The entries a supported level implements (the CPU check is the float table's: a level is
-// supported when its float kernels are compiled in and the CPU runs them).
-const I8Kernels* own_table(CpuLevel level) {
+#if defined(LSUV_KERNELS_I8_NEON_DOT)
+// The build compiles the dot-product TU only for aarch64 Linux, where the kernel reports the
+// instructions (FEAT_DotProd) in the hardware capabilities.
+bool cpu_has_dot_product() {
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+}
+#endif
+
+// The int8 extension a level uses on this CPU (i8_dispatch.hpp), or null: AVX512-VNNI on the
+// avx512 level, the dot product on aarch64's neon level. The float chain never looks at these.
+const char* extension_in_use(CpuLevel level) {
+  switch (level) {
+#if defined(LSUV_KERNELS_I8_AVX512_VNNI)
+    case CpuLevel::avx512:
+      return __builtin_cpu_supports("avx512vnni") ? "vnni" : nullptr;
+#endif
+#if defined(LSUV_KERNELS_I8_NEON_DOT)
+    case CpuLevel::neon:
+      return cpu_has_dot_product() ? "dotprod" : nullptr;
+#endif
+    default:
+      return nullptr;
+  }
+}
+
+// The entries a supported level implements, with or without its extension (the CPU check is
+// the float table's: a level is supported when its float kernels are compiled in and the CPU
+// runs them), or null for an unsupported level.
+const I8Kernels* own_table(CpuLevel level, bool extension) {
   if (level == CpuLevel::ref) return &kI8Reference;
   if (!cpu_level_supported(level)) return nullptr;
   switch (level) {
 #if defined(LSUV_KERNELS_I8_AVX2)
     case CpuLevel::avx2:
       return &simd::kI8KernelsAvx2;
+#endif
+#if defined(LSUV_KERNELS_I8_AVX512_VNNI)
+    case CpuLevel::avx512:
+      return extension ? &simd::kI8KernelsAvx512Vnni : &kI8None;
+#endif
+#if defined(LSUV_KERNELS_I8_NEON)
+    case CpuLevel::neon:
+#if defined(LSUV_KERNELS_I8_NEON_DOT)
+      if (extension) return &simd::kI8KernelsNeonDot;
+#endif
+      return &simd::kI8KernelsNeon;
 #endif
     default:
       return &kI8None;
@@ -71,18 +114,23 @@ const I8Kernels* own_table(CpuLevel level) {
 
 struct Tables {
   I8Kernels table[kLevels];
+  I8Kernels without_extension[kLevels];
   bool available[kLevels];
 };
 
 // kCpuLevels lists each chain lowest first, and the supported levels of a machine are one chain,
-// so in that order every supported level comes after the one below it.
+// so in that order every supported level comes after the one below it. A level's table without
+// its extension lies over the same table below as the one with it.
 Tables build_tables() {
   Tables t{};
   const I8Kernels* below = nullptr;
   for (std::size_t i = 0; i < kLevels; ++i) {
-    const I8Kernels* own = own_table(kCpuLevels[i]);
+    const CpuLevel level = kCpuLevels[i];
+    const I8Kernels* own = own_table(level, extension_in_use(level) != nullptr);
     if (own == nullptr) continue;
+    const I8Kernels* plain = own_table(level, false);
     t.table[i] = below != nullptr ? over(*own, *below) : *own;
+    t.without_extension[i] = below != nullptr ? over(*plain, *below) : *plain;
     t.available[i] = true;
     below = &t.table[i];
   }
@@ -108,15 +156,26 @@ const I8Kernels* i8_kernels_at(CpuLevel level) {
 }
 
 const I8Kernels* i8_kernels_own(CpuLevel level) {
-  return own_table(level);
+  return own_table(level, extension_in_use(level) != nullptr);
+}
+
+const char* i8_extension(CpuLevel level) {
+  return i8_kernels_at(level) != nullptr ? extension_in_use(level) : nullptr;
+}
+
+const I8Kernels* i8_kernels_without_extension(CpuLevel level) {
+  const std::size_t i = level_index(level);
+  return i < kLevels && tables().available[i] ? &tables().without_extension[i] : nullptr;
 }
 
 std::size_t conv2d_scratch_bytes_i8_any_level(const Conv2dParams& p) {
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < kLevels; ++i) {
     if (!tables().available[i]) continue;
-    const std::size_t level_bytes = tables().table[i].conv2d_scratch_bytes(p);
-    bytes = level_bytes > bytes ? level_bytes : bytes;
+    for (const I8Kernels* k : {&tables().table[i], &tables().without_extension[i]}) {
+      const std::size_t level_bytes = k->conv2d_scratch_bytes(p);
+      bytes = level_bytes > bytes ? level_bytes : bytes;
+    }
   }
   return bytes;
 }
@@ -125,8 +184,10 @@ std::size_t linear_scratch_bytes_i8_any_level(const LinearParams& p) {
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < kLevels; ++i) {
     if (!tables().available[i]) continue;
-    const std::size_t level_bytes = tables().table[i].linear_scratch_bytes(p);
-    bytes = level_bytes > bytes ? level_bytes : bytes;
+    for (const I8Kernels* k : {&tables().table[i], &tables().without_extension[i]}) {
+      const std::size_t level_bytes = k->linear_scratch_bytes(p);
+      bytes = level_bytes > bytes ? level_bytes : bytes;
+    }
   }
   return bytes;
 }

@@ -3,6 +3,14 @@
 // below, down to the reference, which has them all; the table in use follows cpu_level(), so
 // set_cpu_level_limit and LSUV_CPU move the float and int8 kernels together. Every entry of every
 // level is bit-exact to its reference (kernels/reference_i8.hpp is the contract of each entry).
+//
+// Int8 extensions: an instruction set extension that only int8 kernels need does not become a
+// level of its own (the chain stays the float one). A level's int8 table uses its extension when
+// the CPU has it: the avx512 level uses AVX512-VNNI (vpdpbusd; without it the level keeps the
+// avx2 level's int8 kernels), aarch64's neon level the dot product (sdot; without it the vmull
+// kernels). i8_kernels_without_extension gives the same level's table as on a CPU without the
+// extension, so the kernel checker tests both variants on a CPU that has it. AVX-VNNI (the VEX
+// form, on cores without AVX-512) is not used: the avx2 level keeps madd_epi16 there.
 #pragma once
 
 #include <cstddef>
@@ -55,12 +63,22 @@ const I8Kernels& i8_kernels();
 // null when the level is not compiled in or the CPU cannot run it.
 const I8Kernels* i8_kernels_at(CpuLevel level);
 
-// The entries a level implements itself, the others null (the reference has them all), or null
-// when the level is not compiled in or the CPU cannot run it. For the kernel checker.
+// The entries a level implements itself (with its extension when the CPU has it), the others
+// null (the reference has them all), or null when the level is not compiled in or the CPU
+// cannot run it. For the kernel checker.
 const I8Kernels* i8_kernels_own(CpuLevel level);
 
-// Scratch bytes at any level this CPU runs (the largest), so a plan stays exact when the level
-// limit changes after bind.
+// The int8 extension the level's table uses on this CPU ("vnni", "dotprod"), or null when it uses
+// none (or the level is not supported).
+const char* i8_extension(CpuLevel level);
+
+// The level's table as on a CPU without its extension (its own plain entries over the same
+// table below); equal to i8_kernels_at(level) when the level uses no extension; null when the
+// level is not supported. For the kernel checker.
+const I8Kernels* i8_kernels_without_extension(CpuLevel level);
+
+// Scratch bytes at any level this CPU runs, with or without its extension (the largest), so a
+// plan stays exact when the level limit changes after bind.
 std::size_t conv2d_scratch_bytes_i8_any_level(const Conv2dParams& p);
 std::size_t linear_scratch_bytes_i8_any_level(const LinearParams& p);
 

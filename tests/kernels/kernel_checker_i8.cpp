@@ -127,6 +127,27 @@ std::vector<CpuLevel> simd_levels() {
   return levels;
 }
 
+// Every int8 table this machine runs besides the reference, by name: each SIMD level's, and the
+// same level without its int8 extension where it uses one ("avx512+vnni" and "avx512").
+struct Variant {
+  std::string name;
+  const I8Kernels* table;
+};
+std::vector<Variant> simd_variants() {
+  std::vector<Variant> variants;
+  for (CpuLevel level : simd_levels()) {
+    const char* extension = kernels::i8_extension(level);
+    const std::string name = lsuv::cpu_level_name(level);
+    if (extension == nullptr) {
+      variants.push_back({name, kernels::i8_kernels_at(level)});
+      continue;
+    }
+    variants.push_back({name + "+" + extension, kernels::i8_kernels_at(level)});
+    variants.push_back({name, kernels::i8_kernels_without_extension(level)});
+  }
+  return variants;
+}
+
 std::int8_t random_int8(std::mt19937& rng) {
   return static_cast<std::int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
 }
@@ -391,10 +412,10 @@ TEST_CASE("int8 conv2d of every level is bit-exact to the reference on every cor
     const kernels::Conv2dParams p = conv_params(s);
     for (Corner corner : kCorners) {
       const DenseProblem d = conv_problem(p, corner, s.bias, rng);
-      for (CpuLevel level : simd_levels()) {
-        const I8Kernels& k = *kernels::i8_kernels_at(level);
+      for (const Variant& variant : simd_variants()) {
+        const I8Kernels& k = *variant.table;
         CHECK(k.conv2d_scratch_bytes(p) <= kernels::conv2d_scratch_bytes_i8_any_level(p));
-        require_verdict(check_conv(k, p, d), std::string(lsuv::cpu_level_name(level)) + " " +
+        require_verdict(check_conv(k, p, d), variant.name + " " +
                                                  describe(p) + " " + corner_name(corner));
       }
     }
@@ -412,11 +433,11 @@ TEST_CASE("int8 linear of every level is bit-exact to the reference on every cor
           make_problem(corner, static_cast<std::size_t>(p.batch) * p.in_features,
                        static_cast<std::size_t>(p.in_features) * p.out_features, p.out_features,
                        p.in_features, (p.in_features & 1) == 0, rng);
-      for (CpuLevel level : simd_levels()) {
-        const I8Kernels& k = *kernels::i8_kernels_at(level);
+      for (const Variant& variant : simd_variants()) {
+        const I8Kernels& k = *variant.table;
         CHECK(k.linear_scratch_bytes(p) <= kernels::linear_scratch_bytes_i8_any_level(p));
         require_verdict(check_linear(k, p, d),
-                        std::string(lsuv::cpu_level_name(level)) + " linear " +
+                        variant.name + " linear " +
                             std::to_string(p.batch) + "x" + std::to_string(p.in_features) + "->" +
                             std::to_string(p.out_features) + " " + corner_name(corner));
       }
@@ -453,13 +474,13 @@ TEST_CASE("int8 pooling of every level is bit-exact to the reference, extremes a
         std::vector<std::int8_t> want_max(out_n), want_avg(out_n);
         kernels::max_pool2d_i8_ref(p, x.data(), want_max.data());
         kernels::avg_pool2d_i8_ref(p, x.data(), zero_point, want_avg.data());
-        for (CpuLevel level : simd_levels()) {
-          const I8Kernels& k = *kernels::i8_kernels_at(level);
+        for (const Variant& variant : simd_variants()) {
+          const I8Kernels& k = *variant.table;
           const Verdict max_v =
               compare_runs(want_max, [&](std::int8_t* out) { k.max_pool2d(p, x.data(), out); });
           const Verdict avg_v = compare_runs(
               want_avg, [&](std::int8_t* out) { k.avg_pool2d(p, x.data(), zero_point, out); });
-          const std::string what = std::string(lsuv::cpu_level_name(level)) + " pool " +
+          const std::string what = variant.name + " pool " +
                                    std::to_string(c.kernel) + " stride " +
                                    std::to_string(c.stride) + " pad " + std::to_string(c.pad) +
                                    " C " + std::to_string(c.channels) + " zp " +
@@ -477,13 +498,13 @@ TEST_CASE("int8 pooling of every level is bit-exact to the reference, extremes a
       for (std::int8_t& v : x) v = (channels & 1) ? random_extreme(rng) : random_int8(rng);
       std::vector<std::int8_t> want(static_cast<std::size_t>(batch) * channels);
       kernels::global_avg_pool_i8_ref(batch, pixels, channels, x.data(), want.data());
-      for (CpuLevel level : simd_levels()) {
-        const I8Kernels& k = *kernels::i8_kernels_at(level);
+      for (const Variant& variant : simd_variants()) {
+        const I8Kernels& k = *variant.table;
         require_verdict(compare_runs(want,
                                      [&](std::int8_t* out) {
                                        k.global_avg_pool(batch, pixels, channels, x.data(), out);
                                      }),
-                        std::string(lsuv::cpu_level_name(level)) + " global pool C " +
+                        variant.name + " global pool C " +
                             std::to_string(channels) + " pixels " + std::to_string(pixels));
       }
     }
@@ -520,9 +541,9 @@ TEST_CASE("int8 add and clamp of every level are bit-exact to the reference, in 
         const kernels::AddI8Params a = random_add(count, extremes, rng);
         std::vector<std::int8_t> want(n);
         kernels::add_i8_ref(n, inputs.data(), a, want.data());
-        for (CpuLevel level : simd_levels()) {
-          const I8Kernels& k = *kernels::i8_kernels_at(level);
-          const std::string what = std::string(lsuv::cpu_level_name(level)) + " add n " +
+        for (const Variant& variant : simd_variants()) {
+          const I8Kernels& k = *variant.table;
+          const std::string what = variant.name + " add n " +
                                    std::to_string(n) + " inputs " + std::to_string(count) +
                                    (extremes ? " extremes" : "");
           require_verdict(
@@ -542,9 +563,9 @@ TEST_CASE("int8 add and clamp of every level are bit-exact to the reference, in 
     for (const auto& range : ranges) {
       std::vector<std::int8_t> want(n);
       kernels::clamp_i8_ref(n, x.data(), want.data(), range.first, range.second);
-      for (CpuLevel level : simd_levels()) {
-        const I8Kernels& k = *kernels::i8_kernels_at(level);
-        const std::string what = std::string(lsuv::cpu_level_name(level)) + " clamp n " +
+      for (const Variant& variant : simd_variants()) {
+        const I8Kernels& k = *variant.table;
+        const std::string what = variant.name + " clamp n " +
                                  std::to_string(n) + " [" + std::to_string(range.first) + ", " +
                                  std::to_string(range.second) + "]";
         require_verdict(compare_runs(want,
@@ -653,6 +674,33 @@ TEST_CASE("int8 tables: each level's own entries over the level below, the refer
     }
     below = kernels::i8_kernels_at(level);
   }
+  // A level with an int8 extension differs from itself without it in conv2d and linear; the
+  // variant without it lies over the same table below; a level without one is its own variant.
+  below = ref;
+  for (CpuLevel level : simd_levels()) {
+    const I8Kernels* with = kernels::i8_kernels_at(level);
+    const I8Kernels* without = kernels::i8_kernels_without_extension(level);
+    REQUIRE(without != nullptr);
+    INFO(lsuv::cpu_level_name(level), " extension ",
+         std::string(kernels::i8_extension(level) != nullptr ? kernels::i8_extension(level) : "none"));
+    if (kernels::i8_extension(level) != nullptr) {
+      CHECK((with->conv2d != without->conv2d));
+      CHECK((with->linear != without->linear));
+    } else {
+      CHECK(entries(*with) == entries(*without));
+    }
+    CHECK((without->clamp == with->clamp));
+    below = with;
+  }
+#if defined(__x86_64__)
+  if (kernels::i8_kernels_at(CpuLevel::avx512) != nullptr) {
+    CHECK((kernels::i8_extension(CpuLevel::avx512) != nullptr) ==
+          (__builtin_cpu_supports("avx512vnni") != 0));
+    CHECK((kernels::i8_kernels_without_extension(CpuLevel::avx512)->conv2d ==
+           kernels::i8_kernels_at(CpuLevel::avx2)->conv2d));
+  }
+  CHECK(kernels::i8_extension(CpuLevel::avx2) == nullptr);
+#endif
   // The table in use follows the level limit, as the float table does.
   const CpuLevel in_use = lsuv::cpu_level();
   REQUIRE(lsuv::set_cpu_level_limit(CpuLevel::ref) == lsuv::Status::ok);

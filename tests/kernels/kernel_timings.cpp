@@ -5,9 +5,12 @@
 
 #include <cstdio>
 #include <initializer_list>
+#include <string>
+#include <vector>
 
 #include "kernels/bench/kernel_bench.hpp"
 #include "kernels/dispatch.hpp"
+#include "kernels/i8_dispatch.hpp"
 #include "lsuv/cpu.hpp"
 
 namespace {
@@ -49,6 +52,56 @@ TEST_CASE("kernel timings" * doctest::skip()) {
       std::printf("linear n%d 512->512 %-6s %7.2f GFLOP/s %5.1f%% of peak x%.1f\n", batch,
                   lsuv::cpu_level_name(level), t.gflops, 100.0 * t.gflops / peak,
                   ref_seconds / t.seconds);
+    }
+  }
+}
+
+// int8 conv2d and linear of every int8 table (each level's, and without its extension where
+// it has one) beside the float kernels of the best level, on the seed's convolutions (batch 64)
+// and a linear layer; ratios are to the int8 reference and to that float kernel.
+TEST_CASE("kernel timings int8" * doctest::skip()) {
+  struct Table {
+    std::string name;
+    const lsuv::kernels::I8Kernels* k;
+  };
+  std::vector<Table> tables;
+  for (CpuLevel level : lsuv::kCpuLevels) {
+    if (lsuv::kernels::i8_kernels_at(level) == nullptr) continue;
+    const char* extension = lsuv::kernels::i8_extension(level);
+    if (extension != nullptr)
+      tables.push_back({std::string(lsuv::cpu_level_name(level)) + "+" + extension,
+                        lsuv::kernels::i8_kernels_at(level)});
+    tables.push_back({lsuv::cpu_level_name(level),
+                      lsuv::kernels::i8_kernels_without_extension(level)});
+  }
+  const CpuLevel best = lsuv::cpu_level_preferred();
+  const lsuv::bench::ConvShape convs[] = {
+      {64, 28, 28, 1, 8, 5, 2, 1, 1},   {64, 13, 13, 8, 16, 3, 1, 2, 1},
+      {64, 15, 15, 16, 32, 3, 1, 2, 1}, {64, 17, 17, 32, 32, 3, 1, 2, 1},
+      {1, 32, 32, 64, 64, 3, 1, 1, 1},  {1, 32, 32, 64, 64, 3, 1, 1, 64},
+  };
+  for (const lsuv::bench::ConvShape& s : convs) {
+    const double f32 = lsuv::bench::time_conv2d(best, s).seconds;
+    const double ref = lsuv::bench::time_conv2d_i8(lsuv::kernels::i8_kernels_at(CpuLevel::ref), s).seconds;
+    for (const Table& table : tables) {
+      const lsuv::bench::KernelTiming t = lsuv::bench::time_conv2d_i8(table.k, s);
+      CHECK(t.gflops > 0.0);
+      std::printf("int8 conv2d n%d %dx%dx%d->%d k%d s%d p%d g%d %-12s %7.2f GOP/s x%.1f ref x%.2f f32 %s\n",
+                  s.batch, s.in_h, s.in_w, s.in_c, s.out_c, s.kernel, s.stride, s.pad, s.groups,
+                  table.name.c_str(), t.gflops, ref / t.seconds, f32 / t.seconds,
+                  lsuv::cpu_level_name(best));
+    }
+  }
+  for (int batch : {1, 64}) {
+    const double f32 = lsuv::bench::time_linear(best, batch, 512, 512).seconds;
+    const double ref =
+        lsuv::bench::time_linear_i8(lsuv::kernels::i8_kernels_at(CpuLevel::ref), batch, 512, 512).seconds;
+    for (const Table& table : tables) {
+      const lsuv::bench::KernelTiming t = lsuv::bench::time_linear_i8(table.k, batch, 512, 512);
+      CHECK(t.gflops > 0.0);
+      std::printf("int8 linear n%d 512->512 %-12s %7.2f GOP/s x%.1f ref x%.2f f32 %s\n", batch,
+                  table.name.c_str(), t.gflops, ref / t.seconds, f32 / t.seconds,
+                  lsuv::cpu_level_name(best));
     }
   }
 }

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <random>
 #include <vector>
 
 #include "kernels/dispatch.hpp"
+#include "kernels/fixed_point.hpp"
+#include "kernels/i8_dispatch.hpp"
 #include "lsuv/arena.hpp"
 #include "lsuv/layer.hpp"
 #include "lsuv/model.hpp"
@@ -191,6 +194,91 @@ KernelTiming time_conv2d(CpuLevel level, const ConvShape& shape) {
   KernelTiming t;
   t.seconds = median_seconds_per_call(run_conv, &run);
   t.gflops = conv_flops(run.p) / t.seconds * 1e-9;
+  return t;
+}
+
+namespace {
+
+std::vector<std::int8_t> random_codes(std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> dist(-128, 127);
+  std::vector<std::int8_t> v(n);
+  for (std::int8_t& x : v) x = static_cast<std::int8_t>(dist(rng));
+  return v;
+}
+
+// One int8 conv2d or linear call's operands: random codes, a bias, a ReLU epilogue whose
+// multipliers bring the accumulators to about the output range.
+struct I8Run {
+  const kernels::I8Kernels* k;
+  kernels::Conv2dParams p;
+  kernels::LinearParams lp;
+  std::vector<std::int8_t> input, weights, output;
+  std::vector<std::int32_t> bias, multiplier, shift;
+  kernels::I8Epilogue epilogue;
+  Scratch scratch;
+};
+
+void fill_i8_run(I8Run* run, std::size_t in_n, std::size_t weight_n, std::size_t out_n,
+                 std::int32_t channels, std::int32_t taps) {
+  run->input = random_codes(in_n, 1);
+  run->weights = random_codes(weight_n, 2);
+  run->output.assign(out_n, 0);
+  run->bias.assign(static_cast<std::size_t>(channels), 1000);
+  const kernels::QuantizedMultiplier q =
+      kernels::quantize_multiplier(60.0 / (74.0 * 74.0 * std::sqrt(static_cast<double>(taps))));
+  run->multiplier.assign(static_cast<std::size_t>(channels), q.multiplier);
+  run->shift.assign(static_cast<std::size_t>(channels), q.shift);
+  run->epilogue.multiplier = run->multiplier.data();
+  run->epilogue.shift = run->shift.data();
+  run->epilogue.output_zero_point = -100;
+  run->epilogue.output_min = -100;
+}
+
+}  // namespace
+
+KernelTiming time_conv2d_i8(const kernels::I8Kernels* k, const ConvShape& shape) {
+  if (k == nullptr) return {};
+  I8Run run{};
+  run.k = k;
+  run.p = conv_params(shape);
+  const kernels::Conv2dParams& p = run.p;
+  const std::int32_t taps = p.kernel_h * p.kernel_w * (p.in_c / p.groups);
+  fill_i8_run(&run, static_cast<std::size_t>(p.batch) * p.in_h * p.in_w * p.in_c,
+              static_cast<std::size_t>(taps) * p.out_c,
+              static_cast<std::size_t>(p.batch) * p.out_h * p.out_w * p.out_c, p.out_c, taps);
+  run.scratch.resize(k->conv2d_scratch_bytes(p));
+  KernelTiming t;
+  t.seconds = median_seconds_per_call(
+      [](void* c) {
+        auto* r = static_cast<I8Run*>(c);
+        r->k->conv2d(r->p, r->input.data(), 3, r->weights.data(), r->bias.data(),
+                     r->output.data(), r->epilogue, r->scratch.data());
+      },
+      &run);
+  t.gflops = conv_flops(p) / t.seconds * 1e-9;
+  return t;
+}
+
+KernelTiming time_linear_i8(const kernels::I8Kernels* k, std::int32_t batch,
+                            std::int32_t in_features, std::int32_t out_features) {
+  if (k == nullptr) return {};
+  I8Run run{};
+  run.k = k;
+  run.lp = {batch, in_features, out_features};
+  fill_i8_run(&run, static_cast<std::size_t>(batch) * in_features,
+              static_cast<std::size_t>(in_features) * out_features,
+              static_cast<std::size_t>(batch) * out_features, out_features, in_features);
+  run.scratch.resize(k->linear_scratch_bytes(run.lp));
+  KernelTiming t;
+  t.seconds = median_seconds_per_call(
+      [](void* c) {
+        auto* r = static_cast<I8Run*>(c);
+        r->k->linear(r->lp, r->input.data(), 3, r->weights.data(), r->bias.data(),
+                     r->output.data(), r->epilogue, r->scratch.data());
+      },
+      &run);
+  t.gflops = 2.0 * batch * in_features * out_features / t.seconds * 1e-9;
   return t;
 }
 

@@ -14,6 +14,10 @@
 #include "lsuv/cpu.hpp"
 #include "lsuv/model.hpp"
 
+namespace lsuv::kernels {
+struct I8Kernels;
+}  // namespace lsuv::kernels
+
 namespace lsuv::bench {
 
 // Median over `samples` of the seconds per call of fn(context); each sample repeats the call
@@ -39,6 +43,13 @@ struct ConvShape {
 KernelTiming time_linear(CpuLevel level, std::int32_t batch, std::int32_t in_features,
                          std::int32_t out_features);
 KernelTiming time_conv2d(CpuLevel level, const ConvShape& shape);
+
+// The same for the int8 conv2d and linear of one int8 table (a level's, or a level's without its
+// int8 extension: kernels/i8_dispatch.hpp), on random codes with a ReLU requantisation; GFLOP/s
+// counts two operations per multiply-add as for float. Zero timings for a null table.
+KernelTiming time_conv2d_i8(const kernels::I8Kernels* k, const ConvShape& shape);
+KernelTiming time_linear_i8(const kernels::I8Kernels* k, std::int32_t batch,
+                            std::int32_t in_features, std::int32_t out_features);
 
 // Per-channel statistics of a convolution's output against the convolution itself, both at
 // `level`: fused into the convolution's output stage (what LSUV uses; its cost is the fused
