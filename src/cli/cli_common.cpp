@@ -9,6 +9,7 @@
 #include "cli/progress.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/seed_model.hpp"
+#include "lsuv/trainer.hpp"
 
 namespace lsuv::cli {
 
@@ -205,7 +206,7 @@ LsuvTiming time_lsuv(Model& model, BatchSource& source, const LsuvOptions& optio
   return {lsuv_times[lsuv_times.size() / 2], forward_ms};
 }
 
-void print_memory_plan(const Model& model) {
+void print_memory_plan(Model& model) {
   const MemoryPlan plan = model.memory_plan();
   const double over = plan.lower_bound_bytes > 0
                           ? 100.0 * (static_cast<double>(plan.activation_bytes) /
@@ -219,6 +220,31 @@ void print_memory_plan(const Model& model) {
       "bound %zu (+%.1f%%); op records %zu\n",
       plan.parameter_bytes, plan.activation_bytes, plan.lower_bound_bytes, over,
       Model::graph_bytes(model.layer_count()));
+  print_training_memory(model);
+}
+
+void print_training_memory(Model& model) {
+  const ImageShape out = model.output_shape();
+  TrainOptions options;
+  options.loss =
+      out.height == 1 && out.width == 1 ? LossKind::softmax_cross_entropy : LossKind::mse;
+  options.sgd.momentum = 0.9f;
+  std::vector<unsigned char> records(Trainer::plan_bytes(model.layer_count()) + Arena::kAlignment);
+  const char* const selections[] = {"all parameters", "the last layer"};
+  for (int k = 0; k < 2; ++k) {
+    options.trainable.last_layers = k;
+    Arena plan(records.data(), records.size());
+    Trainer trainer;
+    if (trainer.configure(model, options, plan) != Status::ok) continue;
+    const TrainingMemory memory = trainer.memory();
+    std::printf(
+        "  training %s (SGD with momentum, Trainer::training_bytes %zu): gradients %zu, "
+        "velocities %zu, saved activations, their gradients and scratch %zu (lower bound %zu); "
+        "with the parameters %zu\n",
+        selections[k], trainer.training_bytes(), memory.gradient_bytes, memory.velocity_bytes,
+        memory.region_bytes, memory.region_lower_bound,
+        trainer.training_bytes() + memory.parameter_bytes);
+  }
 }
 
 int name_width(const Model& model) {

@@ -56,8 +56,11 @@ Status run_lsuv(Model& model, BatchSource& source, LsuvOptions options, LsuvRepo
                 std::size_t cache_limit_bytes = std::size_t{2} << 30);
 
 // What the model's plan takes for batches of max_batch(): parameters, the planned activations and
-// kernel scratch against the lower bound, and the op records.
-void print_memory_plan(const Model& model);
+// kernel scratch against the lower bound, the op records, then print_training_memory.
+void print_memory_plan(Model& model);
+// What training takes for batches of max_batch() (Trainer::training_bytes and its parts), with
+// SGD with momentum, for all parameters and for the last layer only.
+void print_training_memory(Model& model);
 // The width of a table's layer column: the longest op name, at least 8.
 int name_width(const Model& model);
 // A table cell: %.4f while that stays short, %.4g (1.234e+30) beyond.
