@@ -115,7 +115,7 @@ class Trainer {
   static constexpr std::size_t plan_bytes(std::int32_t op_count) {
     return op_count <= 0 ? 0
                          : rounded(static_cast<std::size_t>(op_count) * sizeof(TrainingOp)) +
-                               rounded(2 * static_cast<std::size_t>(op_count) * sizeof(SgdTensor));
+                               2 * static_cast<std::size_t>(op_count) * sizeof(SgdTensor);
   }
 
   // Plans training of a configured `model` (which must stay configured the same, and be bound

@@ -89,40 +89,46 @@ TEST_CASE("trainer: training_bytes is exact, one byte less is arena_too_small") 
 TEST_CASE("trainer: configure refuses bad options and too small a plan arena, unchanged") {
   auto m = lsuv_test::make_model(lsuv_test::kResidual, lsuv_test::kResidualCount,
                                  lsuv_test::kResidualInput, 2);
-  std::vector<unsigned char> records(lsuv::Trainer::plan_bytes(lsuv_test::kResidualCount) + 64);
+  alignas(lsuv::Arena::kAlignment) static unsigned char records[8192];
+  const std::size_t exact = lsuv::Trainer::plan_bytes(lsuv_test::kResidualCount);
+  REQUIRE(exact <= sizeof records);
   lsuv::Trainer trainer;
   const auto configure = [&](const lsuv::TrainOptions& options, std::size_t bytes) {
-    lsuv::Arena plan(records.data(), bytes);
+    lsuv::Arena plan(records, bytes);
     const Status status = trainer.configure(m->model, options, plan);
     if (status != Status::ok) CHECK(plan.used() == 0);
     return status;
   };
   lsuv::TrainOptions options;
-  CHECK(configure(options, lsuv::Trainer::plan_bytes(lsuv_test::kResidualCount) - 1) ==
-        Status::arena_too_small);
+  CHECK(configure(options, exact - 1) == Status::arena_too_small);
+  CHECK(trainer.training_bytes() == 0);
   const char* unknown[] = {"no_such_op"};
   options.trainable.frozen = unknown;
   options.trainable.frozen_count = 1;
-  CHECK(configure(options, records.size()) == Status::invalid_argument);
+  CHECK(configure(options, exact) == Status::invalid_argument);
   // Freezing everything that reaches the loss leaves nothing to train.
   options = {};
   options.trainable.last_layers = 1;
   const char* fc[] = {"fc"};
   options.trainable.frozen = fc;
   options.trainable.frozen_count = 1;
-  CHECK(configure(options, records.size()) == Status::invalid_argument);
+  CHECK(configure(options, exact) == Status::invalid_argument);
   options = {};
   options.sgd.momentum = 1.0f;
-  CHECK(configure(options, records.size()) == Status::invalid_argument);
+  CHECK(configure(options, exact) == Status::invalid_argument);
   options = {};
   options.max_batch = -1;
-  CHECK(configure(options, records.size()) == Status::invalid_argument);
+  CHECK(configure(options, exact) == Status::invalid_argument);
   CHECK(trainer.training_bytes() == 0);
+  // The exact plan_bytes is enough.
+  options = {};
+  CHECK(configure(options, exact) == Status::ok);
+  CHECK(trainer.training_bytes() > 0);
 
   // Cross-entropy needs one vector per image.
   constexpr lsuv::LayerSpec spatial[] = {lsuv::conv2d("c", 1, 2, 3)};
   auto s = lsuv_test::make_model(spatial, 1, {5, 5, 1}, 1);
-  lsuv::Arena plan(records.data(), records.size());
+  lsuv::Arena plan(records, sizeof records);
   CHECK(trainer.configure(s->model, lsuv::TrainOptions(), plan) == Status::shape_mismatch);
   lsuv::TrainOptions mse;
   mse.loss = lsuv::LossKind::mse;
