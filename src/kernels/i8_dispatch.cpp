@@ -88,7 +88,7 @@ const char* extension_in_use(CpuLevel level) {
 // The entries a supported level implements, with or without its extension (the CPU check is
 // the float table's: a level is supported when its float kernels are compiled in and the CPU
 // runs them), or null for an unsupported level.
-const I8Kernels* own_table(CpuLevel level, bool extension) {
+const I8Kernels* own_table(CpuLevel level, [[maybe_unused]] bool extension) {
   if (level == CpuLevel::ref) return &kI8Reference;
   if (!cpu_level_supported(level)) return nullptr;
   switch (level) {

@@ -16,7 +16,8 @@
 // wrap-around sum equal to the reference's exact one.
 //
 // Policy members: Row, Weight; kRows, kCols (the register tile), kGroup (consecutive k of one
-// column stored together in the panel: 2 for int16 pairs, 4 for byte quads), kAlignK (the
+// column stored together in the panel: 2 for int16 pairs, 4 for byte quads, 0 for all of the
+// padded K, i.e. the panel holds each column's weights contiguously), kAlignK (the
 // padded reduction length is a multiple of it; padding weights are 0), kDepthwiseChannels;
 // encode(x, zero_point), encode_run(x, n, zero_point, out), zero_point_factor(zero_point),
 // tile(rows, kpad, panel, acc) (acc: kRows x kCols int32, every row computed),
@@ -101,7 +102,7 @@ template <class Isa>
 void pack_panel(const I8Gemm& g, std::int32_t n0, std::int32_t cols, std::int32_t kpad,
                 typename Isa::Weight* panel, std::int32_t* offsets) {
   constexpr std::int32_t C = Isa::kCols;
-  constexpr std::int32_t G = Isa::kGroup;
+  const std::int32_t G = Isa::kGroup > 0 ? Isa::kGroup : kpad;
   std::int32_t sums[C] = {};
   std::memset(panel, 0, static_cast<std::size_t>(kpad) * C * sizeof(typename Isa::Weight));
   for (std::int32_t k = 0; k < g.k; ++k) {
