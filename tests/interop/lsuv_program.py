@@ -8,7 +8,7 @@ import numpy as np
 
 # Every level lsuv can be limited to (src/kernels/dispatch.cpp): x86-64's and ARM's. A level the
 # build or the CPU lacks leaves another in use (`lsuv --version` says which) and is skipped.
-LEVELS = ("ref", "sse2", "avx2", "neon")
+LEVELS = ("ref", "sse2", "avx2", "avx512", "neon")
 
 
 def command(lsuv, *args):
