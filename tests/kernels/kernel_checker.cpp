@@ -23,8 +23,11 @@
 #include "kernels/dispatch.hpp"
 #include "kernels/reference.hpp"
 #include "lsuv/cpu.hpp"
+#include "poisoned_scratch.hpp"
 
 namespace {
+
+using lsuv_test::PoisonedScratch;
 
 namespace kernels = lsuv::kernels;
 using lsuv::CpuLevel;
@@ -66,32 +69,6 @@ class Poisoned {
  private:
   std::vector<float> storage_;
   std::size_t n_;
-};
-
-// A kernel's scratch, poisoned: `bytes` aligned to kScratchAlignment (null when 0 bytes, as
-// callers may pass), followed by guard bytes that must stay poisoned (a kernel writes no more
-// than its query asked for).
-class PoisonedScratch {
- public:
-  static constexpr std::size_t kGuardBytes = 256;
-  explicit PoisonedScratch(std::size_t bytes)
-      : storage_(bytes + kernels::kScratchAlignment + kGuardBytes, 0xff), bytes_(bytes) {
-    void* aligned = storage_.data();
-    std::size_t space = storage_.size();
-    data_ = std::align(kernels::kScratchAlignment, bytes + kGuardBytes, aligned, space);
-  }
-  void* data() const { return bytes_ > 0 ? data_ : nullptr; }
-  bool guard_intact() const {
-    const unsigned char* guard = static_cast<const unsigned char*>(data_) + bytes_;
-    for (std::size_t i = 0; i < kGuardBytes; ++i)
-      if (guard[i] != 0xff) return false;
-    return true;
-  }
-
- private:
-  std::vector<unsigned char> storage_;
-  std::size_t bytes_;
-  void* data_ = nullptr;
 };
 
 std::vector<float> random_floats(std::mt19937& rng, std::size_t n, float lo = -1.0f,
@@ -398,14 +375,14 @@ TEST_CASE("conv2d with few channels matches the reference on every pixel, row an
     std::int32_t in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
   };
   const Case cases[] = {
-      {5, 8, 1, 1, 1, 1, 1, 1, 0, 0},     {4, 15, 2, 7, 3, 3, 1, 1, 1, 1},
-      {6, 16, 3, 8, 3, 3, 1, 1, 1, 1},    {7, 17, 8, 9, 3, 3, 1, 1, 1, 1},
-      {9, 31, 5, 16, 3, 5, 2, 1, 2, 2},   {8, 33, 8, 17, 5, 3, 1, 1, 0, 1},
-      {11, 40, 1, 24, 5, 5, 1, 2, 1, 1},  {12, 65, 4, 31, 3, 3, 3, 2, 1, 0},
-      {10, 35, 6, 32, 7, 7, 2, 2, 3, 3},  {3, 20, 8, 12, 1, 1, 1, 2, 0, 0},
-      {2, 18, 7, 5, 2, 4, 1, 2, 1, 2},    {13, 28, 1, 8, 5, 5, 2, 2, 1, 1},
-      {6, 45, 1, 8, 3, 3, 1, 2, 0, 0},    {5, 70, 1, 5, 4, 5, 2, 2, 2, 2},
-      {4, 37, 8, 16, 3, 3, 1, 1, 2, 3},   {3, 34, 1, 3, 1, 2, 1, 2, 0, 3},
+      {5, 8, 1, 1, 1, 1, 1, 1, 0, 0},    {4, 15, 2, 7, 3, 3, 1, 1, 1, 1},
+      {6, 16, 3, 8, 3, 3, 1, 1, 1, 1},   {7, 17, 8, 9, 3, 3, 1, 1, 1, 1},
+      {9, 31, 5, 16, 3, 5, 2, 1, 2, 2},  {8, 33, 8, 17, 5, 3, 1, 1, 0, 1},
+      {11, 40, 1, 24, 5, 5, 1, 2, 1, 1}, {12, 65, 4, 31, 3, 3, 3, 2, 1, 0},
+      {10, 35, 6, 32, 7, 7, 2, 2, 3, 3}, {3, 20, 8, 12, 1, 1, 1, 2, 0, 0},
+      {2, 18, 7, 5, 2, 4, 1, 2, 1, 2},   {13, 28, 1, 8, 5, 5, 2, 2, 1, 1},
+      {6, 45, 1, 8, 3, 3, 1, 2, 0, 0},   {5, 70, 1, 5, 4, 5, 2, 2, 2, 2},
+      {4, 37, 8, 16, 3, 3, 1, 1, 2, 3},  {3, 34, 1, 3, 1, 2, 1, 2, 0, 3},
   };
   for (const Case& c : cases) {
     for (std::int32_t batch : {1, 2}) {

@@ -23,8 +23,11 @@
 #include "kernels/reference.hpp"
 #include "kernels/reference_i8.hpp"
 #include "lsuv/cpu.hpp"
+#include "poisoned_scratch.hpp"
 
 namespace {
+
+using lsuv_test::PoisonedScratch;
 
 namespace kernels = lsuv::kernels;
 using kernels::I8Epilogue;
@@ -57,30 +60,6 @@ class GuardedOutput {
  private:
   std::vector<std::int8_t> storage_;
   std::size_t n_;
-};
-
-// Scratch of `bytes` aligned to kScratchAlignment, poisoned, followed by guard bytes.
-class PoisonedScratch {
- public:
-  static constexpr std::size_t kGuardBytes = 256;
-  explicit PoisonedScratch(std::size_t bytes)
-      : storage_(bytes + kernels::kScratchAlignment + kGuardBytes, 0xff), bytes_(bytes) {
-    void* aligned = storage_.data();
-    std::size_t space = storage_.size();
-    data_ = std::align(kernels::kScratchAlignment, bytes + kGuardBytes, aligned, space);
-  }
-  void* data() const { return bytes_ > 0 ? data_ : nullptr; }
-  bool guard_intact() const {
-    const unsigned char* guard = static_cast<const unsigned char*>(data_) + bytes_;
-    for (std::size_t i = 0; i < kGuardBytes; ++i)
-      if (guard[i] != 0xff) return false;
-    return true;
-  }
-
- private:
-  std::vector<unsigned char> storage_;
-  std::size_t bytes_;
-  void* data_ = nullptr;
 };
 
 // What one kernel run under the checker came to: outputs that differ from the reference (in
@@ -415,8 +394,8 @@ TEST_CASE("int8 conv2d of every level is bit-exact to the reference on every cor
       for (const Variant& variant : simd_variants()) {
         const I8Kernels& k = *variant.table;
         CHECK(k.conv2d_scratch_bytes(p) <= kernels::conv2d_scratch_bytes_i8_any_level(p));
-        require_verdict(check_conv(k, p, d), variant.name + " " +
-                                                 describe(p) + " " + corner_name(corner));
+        require_verdict(check_conv(k, p, d),
+                        variant.name + " " + describe(p) + " " + corner_name(corner));
       }
     }
   }
@@ -436,10 +415,10 @@ TEST_CASE("int8 linear of every level is bit-exact to the reference on every cor
       for (const Variant& variant : simd_variants()) {
         const I8Kernels& k = *variant.table;
         CHECK(k.linear_scratch_bytes(p) <= kernels::linear_scratch_bytes_i8_any_level(p));
-        require_verdict(check_linear(k, p, d),
-                        variant.name + " linear " +
-                            std::to_string(p.batch) + "x" + std::to_string(p.in_features) + "->" +
-                            std::to_string(p.out_features) + " " + corner_name(corner));
+        require_verdict(check_linear(k, p, d), variant.name + " linear " + std::to_string(p.batch) +
+                                                   "x" + std::to_string(p.in_features) + "->" +
+                                                   std::to_string(p.out_features) + " " +
+                                                   corner_name(corner));
       }
     }
   }
@@ -480,8 +459,7 @@ TEST_CASE("int8 pooling of every level is bit-exact to the reference, extremes a
               compare_runs(want_max, [&](std::int8_t* out) { k.max_pool2d(p, x.data(), out); });
           const Verdict avg_v = compare_runs(
               want_avg, [&](std::int8_t* out) { k.avg_pool2d(p, x.data(), zero_point, out); });
-          const std::string what = variant.name + " pool " +
-                                   std::to_string(c.kernel) + " stride " +
+          const std::string what = variant.name + " pool " + std::to_string(c.kernel) + " stride " +
                                    std::to_string(c.stride) + " pad " + std::to_string(c.pad) +
                                    " C " + std::to_string(c.channels) + " zp " +
                                    std::to_string(zero_point) + (extremes ? " extremes" : "");
@@ -504,8 +482,8 @@ TEST_CASE("int8 pooling of every level is bit-exact to the reference, extremes a
                                      [&](std::int8_t* out) {
                                        k.global_avg_pool(batch, pixels, channels, x.data(), out);
                                      }),
-                        variant.name + " global pool C " +
-                            std::to_string(channels) + " pixels " + std::to_string(pixels));
+                        variant.name + " global pool C " + std::to_string(channels) + " pixels " +
+                            std::to_string(pixels));
       }
     }
   }
@@ -543,9 +521,8 @@ TEST_CASE("int8 add and clamp of every level are bit-exact to the reference, in 
         kernels::add_i8_ref(n, inputs.data(), a, want.data());
         for (const Variant& variant : simd_variants()) {
           const I8Kernels& k = *variant.table;
-          const std::string what = variant.name + " add n " +
-                                   std::to_string(n) + " inputs " + std::to_string(count) +
-                                   (extremes ? " extremes" : "");
+          const std::string what = variant.name + " add n " + std::to_string(n) + " inputs " +
+                                   std::to_string(count) + (extremes ? " extremes" : "");
           require_verdict(
               compare_runs(want, [&](std::int8_t* out) { k.add(n, inputs.data(), a, out); }), what);
           std::vector<std::int8_t> in_place = x[0];
@@ -565,9 +542,9 @@ TEST_CASE("int8 add and clamp of every level are bit-exact to the reference, in 
       kernels::clamp_i8_ref(n, x.data(), want.data(), range.first, range.second);
       for (const Variant& variant : simd_variants()) {
         const I8Kernels& k = *variant.table;
-        const std::string what = variant.name + " clamp n " +
-                                 std::to_string(n) + " [" + std::to_string(range.first) + ", " +
-                                 std::to_string(range.second) + "]";
+        const std::string what = variant.name + " clamp n " + std::to_string(n) + " [" +
+                                 std::to_string(range.first) + ", " + std::to_string(range.second) +
+                                 "]";
         require_verdict(compare_runs(want,
                                      [&](std::int8_t* out) {
                                        k.clamp(n, x.data(), out, range.first, range.second);
@@ -682,7 +659,8 @@ TEST_CASE("int8 tables: each level's own entries over the level below, the refer
     const I8Kernels* without = kernels::i8_kernels_without_extension(level);
     REQUIRE(without != nullptr);
     INFO(lsuv::cpu_level_name(level), " extension ",
-         std::string(kernels::i8_extension(level) != nullptr ? kernels::i8_extension(level) : "none"));
+         std::string(kernels::i8_extension(level) != nullptr ? kernels::i8_extension(level)
+                                                             : "none"));
     if (kernels::i8_extension(level) != nullptr) {
       CHECK((with->conv2d != without->conv2d));
       CHECK((with->linear != without->linear));
