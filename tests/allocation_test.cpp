@@ -13,6 +13,7 @@
 #include "lsuv/batch_source.hpp"
 #include "lsuv/lsuv_initialize.hpp"
 #include "lsuv/trainer.hpp"
+#include "quantized_support.hpp"
 #include "support.hpp"
 
 namespace {
@@ -179,6 +180,24 @@ TEST_CASE("forward and LSUV on graph networks allocate nothing") {
       CHECK(status == lsuv::Status::ok);
     }
   }
+}
+
+TEST_CASE("quantisation and int8 forward allocate nothing") {
+  auto original = lsuv_test::make_model(lsuv_test::kResidual, lsuv_test::kResidualCount,
+                                        lsuv_test::kResidualInput, 4);
+  auto f = lsuv_test::folded_copy(original->model);
+  const std::vector<float> images = lsuv_test::gaussian_images(8, lsuv_test::kResidualInput, 3);
+  lsuv::ArrayBatchSource source(images.data(), 8, lsuv_test::kResidualInput, 4);
+  auto q = lsuv_test::configure_quantized(f->model);
+  std::vector<unsigned char> scratch(lsuv::quantize_scratch_bytes(f->model, source) + 64);
+  lsuv::Arena arena(scratch.data(), scratch.size());
+  lsuv::Status status = lsuv::Status::invalid_argument;
+  CHECK(allocations_during([&] {
+          status = lsuv::quantize(f->model, source, {}, arena, q->model);
+        }) == 0);
+  CHECK(status == lsuv::Status::ok);
+  CHECK(allocations_during([&] { status = q->model.forward(images.data(), 4); }) == 0);
+  CHECK(status == lsuv::Status::ok);
 }
 
 TEST_CASE("a training step allocates nothing, nor does a refused one") {

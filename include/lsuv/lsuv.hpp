@@ -1,5 +1,5 @@
 // The core of lsuv in one include: models, arenas, initialisers, streaming statistics, LSUV and
-// training (the optimiser, its learning-rate schedules and the trainer).
+// int8 quantisation, training (the optimiser, its learning-rate schedules and the trainer).
 // File formats (IDX, .npy, weight directories, model specs) are in lsuv/io/ and included apart.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include "lsuv/lr_schedule.hpp"
 #include "lsuv/lsuv_initialize.hpp"
 #include "lsuv/model.hpp"
+#include "lsuv/quantized_model.hpp"
 #include "lsuv/running_stats.hpp"
 #include "lsuv/sgd.hpp"
 #include "lsuv/status.hpp"
