@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/demo.hpp"
 #include "cli/option_checks.hpp"
+#include "cli/train.hpp"
 #include "lsuv/cpu.hpp"
 #include "lsuv/io/idx.hpp"
 
@@ -170,9 +171,13 @@ int main(int argc, char** argv) {
   bench_command->add_option("--data", bench.data_directory, "Fashion-MNIST directory")
       ->capture_default_str();
 
+  lsuv::cli::TrainCommand train;
+  std::string train_seed;
+  CLI::App* train_command = lsuv::cli::add_train_command(app, train, train_seed);
+
   if (is_unknown_command(app, argc, argv)) {
     std::fprintf(stderr,
-                 "lsuv: unknown command '%s' (commands: demo, init, stats, forward, fold, bench)\n",
+                 "lsuv: unknown command '%s' (commands: demo, init, stats, forward, fold, train, bench)\n",
                  argv[1]);
     return 1;
   }
@@ -215,6 +220,9 @@ int main(int argc, char** argv) {
     } else if (*forward_command) {
       require_range("--batch-size", forward.batch_size, 1, kMaxBatchSize);
       lsuv::cli::run_forward(forward);
+    } else if (*train_command) {
+      lsuv::cli::check_train_options(train, train_seed);
+      lsuv::cli::run_train(train);
     } else if (*bench_command) {
       lsuv::cli::run_bench(bench);
     }

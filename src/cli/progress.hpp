@@ -31,6 +31,8 @@ class Progress {
   // Whether a redraw is due (a terminal, and a tenth of a second since the last one): lets a
   // caller skip formatting in a hot loop.
   bool due() const;
+  // Whether the line is drawn at all (stderr is a terminal); otherwise a run prints plain lines.
+  bool enabled() const { return enabled_; }
 
  private:
   void draw(const char* text);

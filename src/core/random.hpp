@@ -28,8 +28,30 @@ class Pcg32 {
   }
   // Uniform on [0, 1) with 24 random bits: every value is exactly representable.
   float uniform_float();
+  // Uniform on [0, bound) for bound > 0, without modulo bias (the reference
+  // pcg32_boundedrand: rejects the 2^32 mod bound lowest outputs).
+  std::uint32_t bounded(std::uint32_t bound) {
+    const std::uint32_t threshold = (0u - bound) % bound;
+    for (;;) {
+      const std::uint32_t value = next();
+      if (value >= threshold) return value % bound;
+    }
+  }
+
+  // The whole state, to save (a checkpoint) and continue bit-identically with restored().
+  std::uint64_t state() const { return state_; }
+  std::uint64_t increment() const { return increment_; }
+  // The generator state() and increment() described; increment must be odd (as every
+  // generator's is).
+  static Pcg32 restored(std::uint64_t state, std::uint64_t increment) {
+    Pcg32 rng;
+    rng.state_ = state;
+    rng.increment_ = increment;
+    return rng;
+  }
 
  private:
+  Pcg32() = default;
   std::uint64_t state_ = 0;
   std::uint64_t increment_ = 0;
 };

@@ -1,0 +1,50 @@
+// `lsuv train`: SGD on an IDX data set from an initialiser (LSUV included) or a weights
+// directory; held-out loss and accuracy after each epoch; the trained weights written as a
+// directory PyTorch loads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lsuv/lr_schedule.hpp"
+#include "lsuv/sgd.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace lsuv::cli {
+
+struct TrainCommand {
+  std::string spec;     // empty: the seed's network
+  std::string output;   // weights directory to write
+  std::string weights;  // start from this weights directory instead of an initialiser
+  // pytorch_default, he_normal, orthonormal, lsuv-seed (pytorch_default, then the seed
+  // variant), lsuv-paper (orthonormal pre-init and the paper variant); LSUV calibrates on the
+  // first batch of training images in file order.
+  std::string init = "lsuv-seed";
+  std::string images, labels, test_images, test_labels;
+  std::int32_t train_count = 0;  // the first N training images; 0: all
+  std::int32_t test_count = 0;   // the first N held-out images; 0: all
+  float mean = 0.0f;             // inputs are (pixel/255 - mean) / std
+  float std = 1.0f;
+  std::uint64_t seed = 0;  // initialisers, LSUV and the data order
+  std::int32_t epochs = 1;
+  std::int32_t batch_size = 64;
+  LrSchedule schedule;
+  std::string schedule_name = "constant";
+  SgdOptions sgd;
+  std::vector<std::string> frozen;
+  bool bias_only = false;
+  std::int32_t last_layers = 0;
+  std::int64_t log_every = 100;  // steps between plain progress lines (not on a terminal)
+};
+
+// Adds the `train` subcommand and its options to `app`, parsed into `command`.
+CLI::App* add_train_command(CLI::App& app, TrainCommand& command, std::string& seed_text);
+// Range checks after parsing (Failure naming the option), then the run.
+void check_train_options(TrainCommand& command, const std::string& seed_text);
+void run_train(const TrainCommand& command);
+
+}  // namespace lsuv::cli

@@ -1,0 +1,105 @@
+// The options of `lsuv train` and their range checks.
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_common.hpp"
+#include "cli/option_checks.hpp"
+#include "cli/train.hpp"
+#include "lsuv/io/idx.hpp"
+
+namespace lsuv::cli {
+
+CLI::App* add_train_command(CLI::App& app, TrainCommand& command, std::string& seed_text) {
+  CLI::App* train = app.add_subcommand(
+      "train", "Train a model (spec) with SGD on IDX data, write the trained weights directory");
+  const std::string data = fashion_mnist::kDefaultDirectory;
+  command.images = fashion_mnist_file(data, fashion_mnist::kTrainImages);
+  command.labels = fashion_mnist_file(data, fashion_mnist::kTrainLabels);
+  command.test_images = fashion_mnist_file(data, fashion_mnist::kTestImages);
+  command.test_labels = fashion_mnist_file(data, fashion_mnist::kTestLabels);
+  command.mean = fashion_mnist::kMean;
+  command.std = fashion_mnist::kStd;
+  command.schedule.base = 0.05f;
+  command.sgd.momentum = 0.9f;
+  train->add_option("--spec", command.spec, "model spec file (default: the seed's network)");
+  train->add_option("--out", command.output, "trained weights directory to write")->required();
+  CLI::Option* init =
+      train->add_option("--init", command.init, "initialiser (LSUV calibrates on one batch)")
+          ->check(CLI::IsMember(
+              {"pytorch_default", "he_normal", "orthonormal", "lsuv-seed", "lsuv-paper"}))
+          ->capture_default_str();
+  train->add_option("--weights", command.weights, "start from this weights directory")
+      ->excludes(init);
+  train->add_option("--images", command.images, "training images (IDX)")->capture_default_str();
+  train->add_option("--labels", command.labels, "training labels (IDX)")->capture_default_str();
+  train->add_option("--test-images", command.test_images, "held-out images (IDX)")
+      ->capture_default_str();
+  train->add_option("--test-labels", command.test_labels, "held-out labels (IDX)")
+      ->capture_default_str();
+  train
+      ->add_option("--train-count", command.train_count, "use the first N training images (0: all)")
+      ->capture_default_str();
+  train->add_option("--test-count", command.test_count, "use the first N held-out images (0: all)")
+      ->capture_default_str();
+  train->add_option("--mean", command.mean, "inputs: (pixel/255 - mean) / std")
+      ->capture_default_str();
+  train->add_option("--std", command.std, "inputs: (pixel/255 - mean) / std")
+      ->capture_default_str();
+  seed_text = "0";
+  train->add_option("--seed", seed_text, "seed of the init, LSUV and the data order")
+      ->capture_default_str();
+  train->add_option("--epochs", command.epochs, "passes over the training images")
+      ->capture_default_str();
+  train->add_option("--batch-size", command.batch_size, "images per step")->capture_default_str();
+  train->add_option("--lr", command.schedule.base, "learning rate")->capture_default_str();
+  train->add_option("--schedule", command.schedule_name, "learning-rate schedule")
+      ->check(CLI::IsMember({"constant", "step", "cosine"}))
+      ->capture_default_str();
+  train->add_option("--warmup", command.schedule.warmup_steps, "linear warm-up steps")
+      ->capture_default_str();
+  train->add_option("--step-size", command.schedule.step_size,
+                    "step schedule: steps between decays (0: one epoch)");
+  train->add_option("--gamma", command.schedule.gamma, "step schedule: decay factor")
+      ->capture_default_str();
+  train->add_option("--momentum", command.sgd.momentum, "SGD momentum")->capture_default_str();
+  train->add_flag("--nesterov", command.sgd.nesterov, "Nesterov momentum");
+  train->add_option("--weight-decay", command.sgd.weight_decay, "L2 weight decay")
+      ->capture_default_str();
+  train
+      ->add_option("--clip", command.sgd.max_gradient_norm,
+                   "clip the global gradient norm to this (0: no clipping)")
+      ->capture_default_str();
+  train->add_option("--freeze", command.frozen, "ops whose parameters stay as they are");
+  train->add_flag("--bias-only", command.bias_only, "train biases only (and batch norm's beta)");
+  train->add_option("--last", command.last_layers, "train only the last K layers with parameters")
+      ->capture_default_str();
+  train
+      ->add_option("--log-every", command.log_every,
+                   "steps between progress lines when stderr is not a terminal (0: none)")
+      ->capture_default_str();
+  command.schedule.step_size = 0;
+  return train;
+}
+
+void check_train_options(TrainCommand& command, const std::string& seed_text) {
+  command.seed = parse_seed("--seed", seed_text);
+  require_range("--epochs", command.epochs, 1, 1000000);
+  require_range("--batch-size", command.batch_size, 1, 65536);
+  require_range("--train-count", command.train_count, 0, INT32_MAX);
+  require_range("--test-count", command.test_count, 0, INT32_MAX);
+  require_finite_range("--mean", command.mean, -1e3, 1e3);
+  require_finite_range("--std", command.std, 1e-3, 1e3);
+  require_finite_range("--lr", command.schedule.base, 1e-12, 1e3);
+  require_range("--warmup", command.schedule.warmup_steps, 0, INT64_MAX / 2);
+  require_range("--step-size", command.schedule.step_size, 0, INT64_MAX / 2);
+  require_finite_range("--gamma", command.schedule.gamma, 1e-12, 1e3);
+  require_finite_range("--momentum", command.sgd.momentum, 0.0, 0.999999);
+  require_finite_range("--weight-decay", command.sgd.weight_decay, 0.0, 1e3);
+  require_finite_range("--clip", command.sgd.max_gradient_norm, 0.0, 1e30);
+  require_range("--last", command.last_layers, 0, INT32_MAX);
+  require_range("--log-every", command.log_every, 0, INT64_MAX);
+  if (command.sgd.nesterov && command.sgd.momentum <= 0.0f)
+    fail("--nesterov needs --momentum above 0");
+  (void)lr_schedule_from_name(command.schedule_name.c_str(), &command.schedule.kind);
+}
+
+}  // namespace lsuv::cli

@@ -1,0 +1,226 @@
+// `lsuv train` as a user runs it, on a tiny model and a synthetic data set that a few steps
+// learn (four classes, each brightening one quadrant of 8x8 noise): the held-out loss falls, the
+// weights directory is written, runs repeat bit for bit, and options that cannot work are
+// refused before any work.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string scratch_dir() {
+  static const std::string dir = [] {
+    const std::string path = std::filesystem::temp_directory_path().string() + "/lsuv_train_test_" +
+                             std::to_string(getpid());
+    std::filesystem::create_directories(path);
+    return path;
+  }();
+  return dir;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+std::string quoted(const std::string& word) {
+  std::string text = "'";
+  for (char c : word) text += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return text + "'";
+}
+
+// Runs `[env] [wrapper] lsuv args...` through /bin/sh; a signal shows as 128 + its number.
+Run lsuv(const std::vector<std::string>& args, const std::string& env = "") {
+  const char* program = std::getenv("LSUV_CLI");
+  REQUIRE(program != nullptr);
+  const char* wrapper = std::getenv("MESON_EXE_WRAPPER");
+  std::string command = env + " exec ";
+  if (wrapper != nullptr) command += std::string(wrapper) + " ";
+  command += quoted(program);
+  for (const std::string& arg : args) command += " " + quoted(arg);
+  const std::string out_path = scratch_dir() + "/stdout.txt";
+  const std::string err_path = scratch_dir() + "/stderr.txt";
+  command += " >" + quoted(out_path) + " 2>" + quoted(err_path) + " </dev/null";
+  const int status = std::system(command.c_str());
+  Run run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.out = slurp(out_path);
+  run.err = slurp(err_path);
+  return run;
+}
+
+constexpr int kSide = 8;
+constexpr int kClasses = 4;
+
+unsigned next_random(unsigned& state) {
+  state = state * 1664525u + 1013904223u;
+  return state >> 24;
+}
+
+// `count` images of class i % 4 (or `label` when >= 0): noise 0..191, the class's quadrant +64.
+void write_data(const std::string& stem, int count, int label = -1) {
+  std::ofstream images(scratch_dir() + "/" + stem + "-images.idx", std::ios::binary);
+  std::ofstream labels(scratch_dir() + "/" + stem + "-labels.idx", std::ios::binary);
+  const unsigned char n[4] = {0, 0, static_cast<unsigned char>(count >> 8),
+                              static_cast<unsigned char>(count)};
+  const unsigned char image_header[4] = {0, 0, 8, 3};
+  const unsigned char side[4] = {0, 0, 0, kSide};
+  images.write(reinterpret_cast<const char*>(image_header), 4);
+  images.write(reinterpret_cast<const char*>(n), 4);
+  images.write(reinterpret_cast<const char*>(side), 4);
+  images.write(reinterpret_cast<const char*>(side), 4);
+  const unsigned char label_header[4] = {0, 0, 8, 1};
+  labels.write(reinterpret_cast<const char*>(label_header), 4);
+  labels.write(reinterpret_cast<const char*>(n), 4);
+  unsigned state = 7;
+  for (int i = 0; i < count; ++i) {
+    const int k = label >= 0 ? label : i % kClasses;
+    for (int y = 0; y < kSide; ++y)
+      for (int x = 0; x < kSide; ++x) {
+        const bool lit = (y / (kSide / 2)) * 2 + x / (kSide / 2) == k % kClasses;
+        images.put(static_cast<char>((next_random(state) % 192u) + (lit ? 64u : 0u)));
+      }
+    labels.put(static_cast<char>(k));
+  }
+}
+
+std::string tiny_spec() {
+  const std::string path = scratch_dir() + "/tiny.spec";
+  std::ofstream(path) << "input: 1x8x8\nc1: Conv2d(1, 4, 3)\nr1: ReLU()\nf: Flatten()\n"
+                         "l1: Linear(144, 4)\n";
+  return path;
+}
+
+// `lsuv train` of the tiny model on 256 training and 64 held-out images, batches of 16.
+std::vector<std::string> train_args(const std::string& out, const std::vector<std::string>& extra) {
+  static const bool written = [] {
+    write_data("train", 256);
+    write_data("test", 64);
+    return true;
+  }();
+  (void)written;
+  const std::string d = scratch_dir() + "/";
+  std::vector<std::string> args = {"train",
+                                   "--spec",
+                                   tiny_spec(),
+                                   "--out",
+                                   d + out,
+                                   "--images",
+                                   d + "train-images.idx",
+                                   "--labels",
+                                   d + "train-labels.idx",
+                                   "--test-images",
+                                   d + "test-images.idx",
+                                   "--test-labels",
+                                   d + "test-labels.idx",
+                                   "--batch-size",
+                                   "16",
+                                   "--mean",
+                                   "0.3",
+                                   "--std",
+                                   "0.3"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// The number after `key` on the line that starts with `line`.
+double number_after(const std::string& text, const std::string& line, const std::string& key) {
+  const std::size_t start = text.find(line);
+  REQUIRE(start != std::string::npos);
+  const std::size_t at = text.find(key, start);
+  REQUIRE(at != std::string::npos);
+  return std::atof(text.c_str() + at + key.size());
+}
+
+std::string file_of(const std::string& directory, const std::string& name) {
+  return slurp(scratch_dir() + "/" + directory + "/" + name);
+}
+
+void check_failure(const Run& run, const std::string& prefix) {
+  INFO("stderr: " << run.err);
+  CHECK(run.exit_code == 1);
+  CHECK(run.err.rfind(prefix, 0) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("cli train: an epoch lowers the held-out loss and writes the weights directory") {
+  const Run run = lsuv(train_args("trained", {"--init", "he_normal"}));
+  INFO("stdout: " << run.out << "\nstderr: " << run.err);
+  REQUIRE(run.exit_code == 0);
+  const double before = number_after(run.out, "epoch 0:", "test loss ");
+  const double after = number_after(run.out, "epoch 1:", "test loss ");
+  CHECK(after < 0.8 * before);
+  CHECK(number_after(run.out, "epoch 1:", "| test loss") > 0.0);
+  CHECK(number_after(run.out, "epoch 1:", "accuracy ") > 25.0);  // chance is 25%
+  for (const char* name : {"c1.weight.npy", "c1.bias.npy", "l1.weight.npy", "l1.bias.npy"})
+    CHECK(file_of("trained", name).size() > 128);
+  // Not a terminal: a plain line every --log-every steps (16 steps, the default 100: none).
+  CHECK(run.out.find("step 16:") == std::string::npos);
+  const Run logged = lsuv(train_args("logged", {"--init", "he_normal", "--log-every", "8"}));
+  CHECK(logged.out.find("step 8: loss ") != std::string::npos);
+  CHECK(logged.out.find("step 16: loss ") != std::string::npos);
+  CHECK(file_of("logged", "l1.weight.npy") == file_of("trained", "l1.weight.npy"));
+}
+
+TEST_CASE("cli train: the seed fixes the init and the data order; runs repeat bit for bit") {
+  const std::vector<std::string> options = {"--epochs", "2",      "--schedule", "cosine",
+                                            "--warmup", "4",      "--nesterov", "--weight-decay",
+                                            "1e-3",     "--clip", "5"};
+  std::vector<std::string> seeded = options;
+  seeded.insert(seeded.end(), {"--seed", "3"});
+  REQUIRE(lsuv(train_args("a", seeded)).exit_code == 0);
+  REQUIRE(lsuv(train_args("b", seeded)).exit_code == 0);
+  REQUIRE(lsuv(train_args("c", options)).exit_code == 0);
+  CHECK(file_of("a", "c1.weight.npy") == file_of("b", "c1.weight.npy"));
+  CHECK(file_of("a", "l1.weight.npy") == file_of("b", "l1.weight.npy"));
+  CHECK(file_of("a", "l1.weight.npy") != file_of("c", "l1.weight.npy"));
+}
+
+TEST_CASE("cli train: --freeze keeps a layer's weights as loaded; --weights starts from them") {
+  const std::string start = scratch_dir() + "/start";
+  REQUIRE(lsuv({"init", "--spec", tiny_spec(), "--out", start, "--no-lsuv"}).exit_code == 0);
+  REQUIRE(lsuv(train_args("frozen", {"--weights", start, "--freeze", "c1"})).exit_code == 0);
+  CHECK(file_of("frozen", "c1.weight.npy") == file_of("start", "c1.weight.npy"));
+  CHECK(file_of("frozen", "c1.bias.npy") == file_of("start", "c1.bias.npy"));
+  CHECK(file_of("frozen", "l1.weight.npy") != file_of("start", "l1.weight.npy"));
+  REQUIRE(lsuv(train_args("biases", {"--weights", start, "--bias-only"})).exit_code == 0);
+  CHECK(file_of("biases", "l1.weight.npy") == file_of("start", "l1.weight.npy"));
+  CHECK(file_of("biases", "l1.bias.npy") != file_of("start", "l1.bias.npy"));
+  REQUIRE(lsuv(train_args("last", {"--weights", start, "--last", "1"})).exit_code == 0);
+  CHECK(file_of("last", "c1.weight.npy") == file_of("start", "c1.weight.npy"));
+  CHECK(file_of("last", "l1.weight.npy") != file_of("start", "l1.weight.npy"));
+}
+
+TEST_CASE("cli train: options that cannot work are refused before any work") {
+  check_failure(lsuv(train_args("x", {"--momentum", "0", "--nesterov"})),
+                "lsuv: --nesterov needs --momentum above 0");
+  check_failure(lsuv(train_args("x", {"--init", "he_normal", "--weights", scratch_dir()})),
+                "lsuv: --init excludes --weights");
+  check_failure(lsuv(train_args("x", {"--freeze", "nothing"})),
+                "lsuv: --freeze: no op is named 'nothing'");
+  check_failure(lsuv(train_args("x", {"--lr", "0"})), "lsuv: --lr must be ");
+  check_failure(lsuv(train_args("x", {"--epochs", "0"})), "lsuv: --epochs must be 1..");
+  check_failure(lsuv(train_args("x", {"--schedule", "cosine", "--warmup", "100"})),
+                "lsuv: --schedule cosine: the warm-up (100 steps) must be shorter");
+  check_failure(lsuv(train_args("x", {"--train-count", "100000"})), "lsuv: ");
+  write_data("bad", 16, 7);
+  std::vector<std::string> args = train_args("x", {});
+  args[6] = scratch_dir() + "/bad-images.idx";
+  args[8] = scratch_dir() + "/bad-labels.idx";
+  check_failure(lsuv(args), "lsuv: " + args[8] + ": label 7 of image 0 is outside");
+  CHECK_FALSE(std::filesystem::exists(scratch_dir() + "/x"));
+}
