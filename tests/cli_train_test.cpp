@@ -224,3 +224,71 @@ TEST_CASE("cli train: options that cannot work are refused before any work") {
   check_failure(lsuv(args), "lsuv: " + args[8] + ": label 7 of image 0 is outside");
   CHECK_FALSE(std::filesystem::exists(scratch_dir() + "/x"));
 }
+
+TEST_CASE("cli train: a run resumed from a checkpoint ends bit-identical, also after SIGKILL") {
+  // Two epochs of 16 steps with momentum, a cosine schedule after a warm-up and a data order
+  // reshuffled each epoch: every part of the state matters.
+  const std::vector<std::string> run = {"--epochs", "2", "--schedule", "cosine",
+                                        "--warmup", "3", "--seed",     "5"};
+  REQUIRE(lsuv(train_args("whole", run)).exit_code == 0);
+  const std::string checkpoint = scratch_dir() + "/run.ckpt";
+  const char* names[] = {"c1.weight.npy", "c1.bias.npy", "l1.weight.npy", "l1.bias.npy"};
+  // Killed within the first epoch (the checkpoint of step 10), and at step 17 (that of step 16,
+  // an epoch's end, whose next order is still to be drawn).
+  for (const auto& [every, kill] : {std::pair<int, int>{5, 12}, std::pair<int, int>{8, 17}}) {
+    CAPTURE(kill);
+    std::filesystem::remove(checkpoint);
+    std::vector<std::string> first = run;
+    first.insert(first.end(),
+                 {"--checkpoint", checkpoint, "--checkpoint-every", std::to_string(every)});
+    const Run killed =
+        lsuv(train_args("killed", first), "LSUV_TRAIN_KILL_AFTER_STEP=" + std::to_string(kill));
+    CHECK(killed.exit_code == 128 + 9);
+    CHECK_FALSE(std::filesystem::exists(scratch_dir() + "/killed"));
+    REQUIRE(std::filesystem::exists(checkpoint));
+    std::vector<std::string> again = run;
+    again.insert(again.end(), {"--resume", checkpoint});
+    const Run resumed = lsuv(train_args("resumed", again));
+    INFO("stdout: " << resumed.out << "\nstderr: " << resumed.err);
+    REQUIRE(resumed.exit_code == 0);
+    CHECK(resumed.out.find("resumed from " + checkpoint + " at step " +
+                           std::to_string(kill / every * every)) != std::string::npos);
+    for (const char* name : names) CHECK(file_of("resumed", name) == file_of("whole", name));
+  }
+}
+
+TEST_CASE("cli train: a damaged, truncated or mismatched checkpoint is refused, nothing written") {
+  const std::string checkpoint = scratch_dir() + "/good.ckpt";
+  REQUIRE(lsuv(train_args("good", {"--checkpoint", checkpoint})).exit_code == 0);
+  const std::string bytes = slurp(checkpoint);
+  REQUIRE(bytes.size() > 200);
+  const auto resume = [&](const std::string& contents, const std::vector<std::string>& extra) {
+    const std::string path = scratch_dir() + "/bad.ckpt";
+    std::ofstream(path, std::ios::binary) << contents;
+    std::vector<std::string> args = {"--resume", path, "--epochs", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const Run run = lsuv(train_args("refused", args));
+    CHECK_FALSE(std::filesystem::exists(scratch_dir() + "/refused"));
+    return run;
+  };
+  std::string damaged = bytes;
+  damaged[bytes.size() / 2] = static_cast<char>(damaged[bytes.size() / 2] ^ 0x10);
+  const std::string prefix = "lsuv: resuming from " + scratch_dir() + "/bad.ckpt: ";
+  check_failure(resume(damaged, {}), prefix + "CRC mismatch: the file is damaged");
+  check_failure(resume(bytes.substr(0, bytes.size() - 9), {}),
+                prefix + std::to_string(bytes.size() - 9) + " bytes; its header says " +
+                    std::to_string(bytes.size()));
+  check_failure(resume(bytes + "x", {}), prefix + "1 bytes after the end");
+  check_failure(resume("not a checkpoint", {}), prefix + "not an lsuv checkpoint");
+  check_failure(resume(bytes, {"--lr", "0.01"}), prefix + "written by a run with other options");
+  check_failure(resume(bytes, {"--freeze", "c1"}), prefix + "holds ");
+  std::vector<std::string> other_spec = train_args("refused", {"--resume", checkpoint});
+  const std::string spec = scratch_dir() + "/other.spec";
+  std::ofstream(spec) << "input: 1x8x8\nc1: Conv2d(1, 4, 3)\nr1: ReLU()\nf: Flatten()\n"
+                         "l2: Linear(144, 4)\n";
+  other_spec[2] = spec;
+  check_failure(lsuv(other_spec), "lsuv: resuming from " + checkpoint + ": written for another");
+  // The good one continues the run for another epoch (a constant schedule's run may grow).
+  CHECK(lsuv(train_args("longer", {"--resume", checkpoint, "--epochs", "2"})).exit_code == 0);
+  CHECK(file_of("longer", "l1.weight.npy") != file_of("good", "l1.weight.npy"));
+}

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -11,6 +14,7 @@
 #include "cli/progress.hpp"
 #include "core/random.hpp"
 #include "lsuv/init.hpp"
+#include "lsuv/io/checkpoint.hpp"
 #include "lsuv/io/output_path.hpp"
 #include "lsuv/io/weights.hpp"
 #include "lsuv/trainer.hpp"
@@ -171,6 +175,41 @@ void shuffle(detail::Pcg32& rng, std::vector<std::int32_t>& order) {
     std::swap(order[i - 1], order[rng.bounded(static_cast<std::uint32_t>(i))]);
 }
 
+// What a resumed run must repeat to continue the same run: the data (count, labels,
+// normalisation), the batch size, the seed, the optimiser and the schedule (its length only
+// for cosine, which depends on it).
+std::uint32_t run_fingerprint(const TrainCommand& command, const Dataset& train,
+                              const LrSchedule& schedule) {
+  std::vector<unsigned char> bytes;
+  const auto put = [&](const void* value, std::size_t size) {
+    const auto* p = static_cast<const unsigned char*>(value);
+    bytes.insert(bytes.end(), p, p + size);
+  };
+  put(&train.count, sizeof train.count);
+  put(&command.batch_size, sizeof command.batch_size);
+  put(&command.mean, sizeof command.mean);
+  put(&command.std, sizeof command.std);
+  put(&command.seed, sizeof command.seed);
+  put(&command.sgd.momentum, sizeof command.sgd.momentum);
+  put(&command.sgd.weight_decay, sizeof command.sgd.weight_decay);
+  put(&command.sgd.max_gradient_norm, sizeof command.sgd.max_gradient_norm);
+  bytes.push_back(command.sgd.nesterov ? 1 : 0);
+  bytes.push_back(static_cast<unsigned char>(schedule.kind));
+  put(&schedule.base, sizeof schedule.base);
+  put(&schedule.warmup_steps, sizeof schedule.warmup_steps);
+  put(&schedule.step_size, sizeof schedule.step_size);
+  put(&schedule.gamma, sizeof schedule.gamma);
+  if (schedule.kind == LrScheduleKind::cosine)
+    put(&schedule.total_steps, sizeof schedule.total_steps);
+  return crc32(train.labels.labels(), static_cast<std::size_t>(train.count),
+               crc32(bytes.data(), bytes.size()));
+}
+
+std::int64_t kill_after_step() {
+  const char* text = std::getenv(kKillAfterStepVariable);
+  return text != nullptr ? std::atoll(text) : -1;
+}
+
 std::string duration_text(double seconds) {
   char text[32];
   const long s = std::lround(std::max(seconds, 0.0));
@@ -204,6 +243,9 @@ void run_train(const TrainCommand& command) {
   FileError error;
   check_file(check_output_directory(command.output.c_str(), &error), "writing", command.output,
              error);
+  if (!command.checkpoint.empty())
+    check_file(check_output_file(command.checkpoint.c_str(), &error), "writing", command.checkpoint,
+               error);
   const ModelSpec spec = command.spec.empty() ? seed_spec() : load_spec(command.spec);
   auto loaded = bind_model(spec, command.batch_size);
   Model& model = loaded->model;
@@ -255,7 +297,26 @@ void run_train(const TrainCommand& command) {
          std::to_string(schedule.warmup_steps) + " steps) must be shorter than the run (" +
          std::to_string(total_steps) + " steps)");
 
-  initialise(model, command, train);
+  TrainingState state;
+  state.run_fingerprint = run_fingerprint(command, train, schedule);
+  detail::Pcg32 rng(command.seed, kOrderStream);
+  if (command.resume.empty()) {
+    initialise(model, command, train);
+  } else {
+    check_file(load_checkpoint(command.resume.c_str(), model, trainer, state.run_fingerprint,
+                               &state, &error),
+               "resuming from", command.resume, error);
+    if (state.step > total_steps)
+      fail(command.resume + " is at step " + std::to_string(state.step) + ", past this run's " +
+           std::to_string(total_steps) + " steps");
+    rng = detail::Pcg32::restored(state.order_state, state.order_increment);
+    std::printf("resumed from %s at step %lld (epoch %lld, step %lld of it)\n",
+                command.resume.c_str(), static_cast<long long>(state.step),
+                static_cast<long long>(state.step / steps_per_epoch + 1),
+                static_cast<long long>(state.step % steps_per_epoch));
+  }
+  const std::int64_t start = state.step;
+  const std::int64_t schedule_offset = state.schedule_step - state.step;
   std::printf(
       "training %s: %d images (%lld steps of %d per epoch, %d epochs), held out %d; lr %g "
       "(%s), momentum %g%s; training memory %zu bytes\n",
@@ -268,19 +329,25 @@ void run_train(const TrainCommand& command) {
 
   Batcher train_batch(train, command.mean, command.std, batch);
   Batcher test_batch(test, command.mean, command.std, batch);
-  const Evaluation before = evaluate(model, test, test_batch, batch);
-  std::printf("epoch 0: test loss %.4f, accuracy %.2f%%\n", before.loss, 100.0 * before.accuracy);
-  std::fflush(stdout);
+  if (start == 0) {
+    const Evaluation before = evaluate(model, test, test_batch, batch);
+    std::printf("epoch 0: test loss %.4f, accuracy %.2f%%\n", before.loss, 100.0 * before.accuracy);
+    std::fflush(stdout);
+  }
 
   std::vector<std::int32_t> order(static_cast<std::size_t>(train.count));
-  detail::Pcg32 rng(command.seed, kOrderStream);
+  // The generator as it was before the current epoch's shuffle: what a checkpoint within the
+  // epoch keeps, so that a resume draws the same order.
+  detail::Pcg32 epoch_rng = rng;
+  const std::int64_t kill_after = kill_after_step();
   Progress progress("train");
   Meter epoch_meter, log_meter;
   const Clock::time_point run_start = Clock::now();
-  for (std::int64_t step = 0; step < total_steps; ++step) {
+  for (std::int64_t step = start; step < total_steps; ++step) {
     const std::int64_t epoch = step / steps_per_epoch;
     const std::int64_t in_epoch = step % steps_per_epoch;
-    if (in_epoch == 0) {
+    if (in_epoch == 0 || step == start) {
+      epoch_rng = rng;
       shuffle(rng, order);
       epoch_meter.reset();
     }
@@ -288,8 +355,9 @@ void run_train(const TrainCommand& command) {
     const auto n = static_cast<std::int32_t>(std::min<std::int64_t>(batch, train.count - first));
     train_batch.gather(order.data() + first, n);
     TrainStepReport report;
-    const Status status = trainer.train_step(train_batch.images(), train_batch.labels(), n,
-                                             learning_rate_at(schedule, step), &report);
+    const Status status =
+        trainer.train_step(train_batch.images(), train_batch.labels(), n,
+                           learning_rate_at(schedule, step + schedule_offset), &report);
     if (status == Status::non_finite)
       fail("step " + std::to_string(step + 1) +
            ": the loss or a gradient is not finite (try a smaller --lr, or --clip): weights not "
@@ -308,7 +376,9 @@ void run_train(const TrainCommand& command) {
                     static_cast<long long>(epoch + 1), static_cast<int>(command.epochs),
                     static_cast<long long>(in_epoch + 1), static_cast<long long>(steps_per_epoch),
                     epoch_meter.loss(), 100.0 * epoch_meter.accuracy(), epoch_meter.rate(),
-                    duration_text(elapsed / done * (total_steps - done)).c_str());
+                    duration_text(elapsed / static_cast<double>(done - start) *
+                                  static_cast<double>(total_steps - done))
+                        .c_str());
       progress.show(text);
     } else if (!progress.enabled() && command.log_every > 0 && done % command.log_every == 0) {
       std::printf("step %lld: loss %.4f, accuracy %.2f%% (the last %lld steps), %.0f images/s\n",
@@ -329,6 +399,18 @@ void run_train(const TrainCommand& command) {
           steps_per_epoch / seconds);
       std::fflush(stdout);
     }
+    const bool due = command.checkpoint_every > 0 ? done % command.checkpoint_every == 0
+                                                  : done % steps_per_epoch == 0;
+    if (!command.checkpoint.empty() && (due || done == total_steps)) {
+      const detail::Pcg32& next = done % steps_per_epoch == 0 ? rng : epoch_rng;
+      state.step = done;
+      state.schedule_step = done + schedule_offset;
+      state.order_state = next.state();
+      state.order_increment = next.increment();
+      check_file(save_checkpoint(command.checkpoint.c_str(), model, trainer, state, &error),
+                 "writing", command.checkpoint, error);
+    }
+    if (done == kill_after) std::raise(SIGKILL);
   }
   progress.clear();
   check_file(save_weights(model, command.output.c_str(), &error), "writing", command.output, error);

@@ -39,7 +39,18 @@ struct TrainCommand {
   bool bias_only = false;
   std::int32_t last_layers = 0;
   std::int64_t log_every = 100;  // steps between plain progress lines (not on a terminal)
+  // A checkpoint (lsuv/io/checkpoint.hpp) written every checkpoint_every steps (0: at the end
+  // of each epoch) and at the end of the run; resume continues a run from one, bit-identically
+  // to the run that was not stopped, given the same options (the epochs may differ unless the
+  // schedule is cosine).
+  std::string checkpoint;
+  std::int64_t checkpoint_every = 0;
+  std::string resume;
 };
+
+// Test hook: with LSUV_TRAIN_KILL_AFTER_STEP=K in the environment, `lsuv train` kills itself
+// with SIGKILL right after step K (and the checkpoint due then), as a crash or a power cut would.
+inline constexpr char kKillAfterStepVariable[] = "LSUV_TRAIN_KILL_AFTER_STEP";
 
 // Adds the `train` subcommand and its options to `app`, parsed into `command`.
 CLI::App* add_train_command(CLI::App& app, TrainCommand& command, std::string& seed_text);

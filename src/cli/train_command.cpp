@@ -76,6 +76,13 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& command, std::string& s
       ->add_option("--log-every", command.log_every,
                    "steps between progress lines when stderr is not a terminal (0: none)")
       ->capture_default_str();
+  train->add_option("--checkpoint", command.checkpoint, "checkpoint file to write");
+  train
+      ->add_option("--checkpoint-every", command.checkpoint_every,
+                   "steps between checkpoints (0: each epoch's end)")
+      ->capture_default_str();
+  train->add_option("--resume", command.resume, "continue the run of this checkpoint")
+      ->excludes(init);
   command.schedule.step_size = 0;
   return train;
 }
@@ -97,6 +104,9 @@ void check_train_options(TrainCommand& command, const std::string& seed_text) {
   require_finite_range("--clip", command.sgd.max_gradient_norm, 0.0, 1e30);
   require_range("--last", command.last_layers, 0, INT32_MAX);
   require_range("--log-every", command.log_every, 0, INT64_MAX);
+  require_range("--checkpoint-every", command.checkpoint_every, 0, INT64_MAX);
+  if (!command.resume.empty() && !command.weights.empty())
+    fail("--resume takes the weights from the checkpoint: give --resume or --weights, not both");
   if (command.sgd.nesterov && command.sgd.momentum <= 0.0f)
     fail("--nesterov needs --momentum above 0");
   (void)lr_schedule_from_name(command.schedule_name.c_str(), &command.schedule.kind);
