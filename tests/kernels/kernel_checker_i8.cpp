@@ -368,6 +368,11 @@ constexpr ConvShape kConvShapes[] = {
     {1, 5, 5, 4, 8, 3, 3, 1, 1, 1, 4, true},     {1, 6, 6, 8, 12, 3, 3, 1, 1, 1, 2, true},
     {1, 5, 5, 12, 12, 1, 1, 1, 0, 1, 3, true},   {1, 1, 1, 300, 5, 1, 1, 1, 0, 1, 1, true},
     {1, 8, 8, 16, 16, 3, 3, 1, 1, 2, 16, false},
+    // One group and input channels a multiple of 4 (the VNNI indirect path): pixel counts off
+    // its 8-row tile, channels around its 16 and 32, strides, dilation, wide padding.
+    {2, 5, 5, 16, 32, 3, 3, 1, 2, 1, 1, true},    {1, 7, 7, 32, 32, 3, 3, 1, 2, 1, 1, true},
+    {1, 6, 5, 8, 17, 3, 3, 2, 1, 1, 1, true},     {1, 9, 9, 4, 33, 3, 3, 1, 1, 2, 1, false},
+    {1, 3, 7, 12, 64, 1, 1, 1, 0, 1, 1, true},    {1, 5, 6, 20, 15, 2, 3, 1, 3, 1, 1, true},
 };
 
 DenseProblem conv_problem(const kernels::Conv2dParams& p, Corner corner, bool bias,
