@@ -1,7 +1,9 @@
-// The backward kernel table a training step calls through, beside the forward table of
-// dispatch.hpp. For now every entry is the reference of backward_ref.hpp at every CPU level; SIMD
-// levels will fill entries of their own (falling back entry by entry, as the forward table does)
-// and the kernel checker will hold them to these references.
+// The backward kernel table a training step calls through, built by name like F32Kernels
+// (dispatch.hpp) and on the same chain of CPU levels (lsuv/cpu.hpp): each level's table is its
+// own entries over the table of the level below, down to the references of backward_ref.hpp,
+// which have them all; the table in use follows cpu_level(), so set_cpu_level_limit and LSUV_CPU
+// move the forward and backward kernels together. The kernel checker holds every level's entries
+// to their references.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +11,7 @@
 
 #include "kernels/backward_params.hpp"
 #include "kernels/params.hpp"
+#include "lsuv/cpu.hpp"
 
 namespace lsuv::kernels {
 
@@ -48,7 +51,38 @@ struct F32BackwardKernels {
                              GradWrite mode);
 };
 
-// The table in use. Stays valid for the program's lifetime.
+// The entries by name (as LSUV_F32_KERNELS_*): entry `k` of the reference is the function of
+// backward_ref.hpp named in the list, and SCRATCH(conv2d_input) names conv2d_input with
+// conv2d_input_scratch_bytes (always from the same level).
+#define LSUV_F32_BACKWARD_WITH_SCRATCH(SCRATCH) \
+  SCRATCH(conv2d_input) SCRATCH(conv2d_weights) SCRATCH(linear_input) SCRATCH(linear_weights)
+#define LSUV_F32_BACKWARD_PLAIN(PLAIN) \
+  PLAIN(bias)                          \
+  PLAIN(clamp)                         \
+  PLAIN(max_pool2d)                    \
+  PLAIN(avg_pool2d)                    \
+  PLAIN(global_avg_pool)               \
+  PLAIN(add)                           \
+  PLAIN(batch_norm2d_input)            \
+  PLAIN(batch_norm2d_gamma)
+
+// The table of the level in use (cpu_level()). Look it up per use: the reference returned
+// belongs to that level's table and is not updated when the limit changes.
 const F32BackwardKernels& f32_backward_kernels();
+
+// The table of one level regardless of the limit (its own entries over the levels below), or
+// null when the level is not compiled in or the CPU cannot run it.
+const F32BackwardKernels* f32_backward_kernels_at(CpuLevel level);
+
+// The entries a supported level implements itself, the others null (the reference has them
+// all), or null for a level this build or CPU lacks. For the kernel checker.
+const F32BackwardKernels* f32_backward_kernels_own(CpuLevel level);
+
+// Scratch bytes at any level this CPU runs (the largest), so a training plan stays exact when
+// the level limit changes after bind.
+std::size_t conv2d_backward_input_scratch_bytes_any_level(const Conv2dParams& p);
+std::size_t conv2d_backward_weights_scratch_bytes_any_level(const Conv2dParams& p);
+std::size_t linear_backward_input_scratch_bytes_any_level(const LinearParams& p);
+std::size_t linear_backward_weights_scratch_bytes_any_level(const LinearParams& p);
 
 }  // namespace lsuv::kernels

@@ -86,10 +86,9 @@ std::uint8_t saves(const Layer&, bool weights_train) {
 
 // The two kernels run one after the other: the larger of their needs.
 std::size_t backward_scratch_bytes(const Layer& layer, std::int32_t batch) {
-  const kernels::F32BackwardKernels& k = kernels::f32_backward_kernels();
   const kernels::Conv2dParams p = params(layer, batch);
-  const std::size_t input = k.conv2d_input_scratch_bytes(p);
-  const std::size_t weights = k.conv2d_weights_scratch_bytes(p);
+  const std::size_t input = kernels::conv2d_backward_input_scratch_bytes_any_level(p);
+  const std::size_t weights = kernels::conv2d_backward_weights_scratch_bytes_any_level(p);
   return input > weights ? input : weights;
 }
 

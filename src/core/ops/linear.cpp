@@ -59,10 +59,9 @@ std::uint8_t saves(const Layer&, bool weights_train) {
 }
 
 std::size_t backward_scratch_bytes(const Layer& layer, std::int32_t batch) {
-  const kernels::F32BackwardKernels& k = kernels::f32_backward_kernels();
   const kernels::LinearParams p = params(layer, batch);
-  const std::size_t input = k.linear_input_scratch_bytes(p);
-  const std::size_t weights = k.linear_weights_scratch_bytes(p);
+  const std::size_t input = kernels::linear_backward_input_scratch_bytes_any_level(p);
+  const std::size_t weights = kernels::linear_backward_weights_scratch_bytes_any_level(p);
   return input > weights ? input : weights;
 }
 

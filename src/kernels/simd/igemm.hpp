@@ -475,13 +475,17 @@ IgemmLayout igemm_layout(const Conv2dParams& p) {
   return l;
 }
 
+// accumulate_output: the sums are added to what output holds (bias must then be null), as the
+// backward kernels' GradWrite::accumulate needs.
 template <class Arch>
 void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weights,
-                  const float* bias, float* output, const F32Epilogue& epilogue, void* scratch) {
+                  const float* bias, float* output, const F32Epilogue& epilogue, void* scratch,
+                  bool accumulate_output = false) {
   using Shape = TileShape<Arch>;
   constexpr std::int32_t W = Shape::kWidth;
   constexpr std::int32_t NR = 2 * W;
   assert(scratch != nullptr && reinterpret_cast<std::uintptr_t>(scratch) % kScratchAlignment == 0);
+  assert(!accumulate_output || bias == nullptr);
   const IgemmLayout l = igemm_layout<Arch>(p);
   unsigned char* base = static_cast<unsigned char*>(scratch);
   float* panels = reinterpret_cast<float*>(base + l.panels);
@@ -515,7 +519,7 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
                              static_cast<std::size_t>(q.tap_dx[t])) *
                             p.in_c;
         }
-        const bool accumulate = c0 > 0 || t0 > 0;
+        const bool accumulate = accumulate_output || c0 > 0 || t0 > 0;
         const bool last = c0 + length == tap_floats && t0 + q.taps == kernel_taps;
         const std::int32_t block_k = q.taps * length;
         const std::int32_t panel_floats = block_k * NR;
