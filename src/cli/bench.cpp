@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cli/cli_common.hpp"
@@ -34,6 +35,27 @@ bool pytorch_rates(const std::string& script, double* batch1, double* batch64) {
     if (batch == 64) *batch64 = rate, ++found;
   }
   return pclose(pipe) == 0 && found == 2;
+}
+
+// PyTorch's training steps/s at batch 64 from pytorch_seed_train_step.py, which lives beside the
+// forward script; false when python3, torch or the script is missing.
+bool pytorch_train_rate(const std::string& forward_script, double* steps) {
+  if (forward_script.empty()) return false;
+  const std::string script =
+      (std::filesystem::path(forward_script).parent_path() / "pytorch_seed_train_step.py").string();
+  if (!std::filesystem::exists(script)) return false;
+  const std::string command = "/usr/bin/python3 " + script + " 64 2>/dev/null";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return false;
+  char line[256];
+  bool found = false;
+  while (std::fgets(line, sizeof line, pipe) != nullptr) {
+    int batch = 0;
+    double rate = 0.0;
+    if (std::sscanf(line, "pytorch train batch %d %lf", &batch, &rate) == 2 && batch == 64)
+      *steps = rate, found = true;
+  }
+  return pclose(pipe) == 0 && found;
 }
 
 // The SIMD levels this CPU runs (the kernels' rows compare them; ref is far behind).
@@ -130,6 +152,41 @@ void bench_lsuv(const BenchOptions& options, const CheckedArray<float>& images,
       t.lsuv_ms / t.forward_ms);
 }
 
+// The seed model's training step beside PyTorch's (ours, theirs, ours again, as for the forward).
+void bench_training(const BenchOptions& options, const std::vector<CpuLevel>& levels, double peak,
+                    const bench::ConvShape* seed_convs, const char* const* seed_names) {
+  std::printf("seed model layers' gradients, batch 64, every level (nominal FLOPs):\n");
+  print_level_header(levels);
+  for (int i = 0; i < 4; ++i) {
+    const std::string weights = std::string(seed_names[i]).substr(0, 5) + " weight gradient";
+    print_kernel_levels(
+        weights.c_str(), levels,
+        [&](CpuLevel l) { return bench::time_conv2d_backward(l, seed_convs[i]).weights; }, peak,
+        kNominalFlops);
+    // conv1's input is the network's: a training step never computes its gradient.
+    if (i == 0) continue;
+    const std::string input = std::string(seed_names[i]).substr(0, 5) + " input gradient";
+    print_kernel_levels(
+        input.c_str(), levels,
+        [&](CpuLevel l) { return bench::time_conv2d_backward(l, seed_convs[i]).input; }, peak,
+        kNominalFlops);
+  }
+  double ours = bench::seed_model_train_steps_per_second(64);
+  double torch = 0.0;
+  const bool have_torch = pytorch_train_rate(options.pytorch_script, &torch);
+  ours = 0.5 * (ours + bench::seed_model_train_steps_per_second(64));
+  std::printf(
+      "seed model training step (forward, cross-entropy, backward, SGD momentum 0.9), batch 64, "
+      "level %s:\n  lsuv %6.1f steps/s (%.2f ms)",
+      cpu_level_name(cpu_level()), ours, 1e3 / ours);
+  if (have_torch)
+    std::printf(", PyTorch %6.1f steps/s (%.2f ms), ratio %.2fx\n", torch, 1e3 / torch,
+                ours / torch);
+  else
+    std::printf(" (no PyTorch figure: pytorch_seed_train_step.py beside %s did not run)\n",
+                options.pytorch_script.c_str());
+}
+
 }  // namespace
 
 std::string default_pytorch_script() {
@@ -194,6 +251,8 @@ void run_bench(const BenchOptions& options) {
                 seed_names[i], 100.0 * cost.fused_seconds / cost.conv_seconds,
                 100.0 * cost.separate_seconds / cost.conv_seconds);
   }
+
+  bench_training(options, levels, peak, seed_convs, seed_names);
 
   // Ours, the peers, ours again: the machine is shared, so all see the same conditions.
   double ours1 = bench::seed_model_images_per_second(1);

@@ -8,13 +8,16 @@
 #include <random>
 #include <vector>
 
+#include "kernels/backward_dispatch.hpp"
 #include "kernels/dispatch.hpp"
 #include "kernels/fixed_point.hpp"
 #include "kernels/i8_dispatch.hpp"
 #include "lsuv/arena.hpp"
+#include "lsuv/init.hpp"
 #include "lsuv/layer.hpp"
 #include "lsuv/model.hpp"
 #include "lsuv/seed_model.hpp"
+#include "lsuv/trainer.hpp"
 
 namespace lsuv::bench {
 namespace {
@@ -345,6 +348,105 @@ double seed_model_images_per_second(std::int32_t batch) {
       },
       run.get(), 9, 0.05);
   return batch / seconds;
+}
+
+namespace {
+
+struct BackwardRun {
+  const kernels::F32BackwardKernels* k;
+  kernels::Conv2dParams p;
+  std::vector<float> input, weights, grad_output, grad_weights, grad_input;
+  Scratch scratch;
+};
+
+void run_backward_weights(void* context) {
+  auto* r = static_cast<BackwardRun*>(context);
+  r->k->conv2d_weights(r->p, r->input.data(), r->grad_output.data(), r->grad_weights.data(),
+                       kernels::GradWrite::assign, r->scratch.data());
+}
+
+void run_backward_input(void* context) {
+  auto* r = static_cast<BackwardRun*>(context);
+  r->k->conv2d_input(r->p, r->grad_output.data(), r->weights.data(), r->grad_input.data(),
+                     kernels::GradWrite::assign, r->scratch.data());
+}
+
+struct TrainRun {
+  std::unique_ptr<SeedModelRun> model;
+  std::vector<unsigned char> plan_memory, memory;
+  Trainer trainer;
+  std::vector<std::int32_t> labels;
+  Status status = Status::ok;
+};
+
+void run_train_step(void* context) {
+  auto* r = static_cast<TrainRun*>(context);
+  const Status status = r->trainer.train_step(r->model->images.data(), r->labels.data(),
+                                              r->model->batch, 0.05f, nullptr);
+  if (status != Status::ok) r->status = status;
+}
+
+// An arena over `storage`, resized to `bytes` plus the alignment slack.
+Arena aligned_arena(std::vector<unsigned char>& storage, std::size_t bytes) {
+  storage.resize(bytes + Arena::kAlignment);
+  void* aligned = storage.data();
+  std::size_t space = storage.size();
+  std::align(Arena::kAlignment, bytes, aligned, space);
+  return Arena(aligned, space);
+}
+
+}  // namespace
+
+BackwardTiming time_conv2d_backward(CpuLevel level, const ConvShape& shape) {
+  BackwardRun run;
+  run.k = kernels::f32_backward_kernels_at(level);
+  if (run.k == nullptr) return {};
+  run.p = conv_params(shape);
+  const kernels::Conv2dParams& p = run.p;
+  const std::size_t in_n = static_cast<std::size_t>(p.batch) * p.in_h * p.in_w * p.in_c;
+  const std::size_t w_n =
+      static_cast<std::size_t>(p.kernel_h) * p.kernel_w * (p.in_c / p.groups) * p.out_c;
+  run.input = random_floats(in_n, 1);
+  run.weights = random_floats(w_n, 2);
+  run.grad_output =
+      random_floats(static_cast<std::size_t>(p.batch) * p.out_h * p.out_w * p.out_c, 3);
+  run.grad_weights.assign(w_n, 0.0f);
+  run.grad_input.assign(in_n, 0.0f);
+  const std::size_t a = run.k->conv2d_weights_scratch_bytes(p);
+  const std::size_t b = run.k->conv2d_input_scratch_bytes(p);
+  run.scratch.resize(a > b ? a : b);
+  const double flops =
+      2.0 * p.batch * p.out_h * p.out_w * p.out_c * p.kernel_h * p.kernel_w * (p.in_c / p.groups);
+  BackwardTiming t;
+  t.weights.seconds = median_seconds_per_call(run_backward_weights, &run);
+  t.weights.gflops = flops / t.weights.seconds * 1e-9;
+  t.input.seconds = median_seconds_per_call(run_backward_input, &run);
+  t.input.gflops = flops / t.input.seconds * 1e-9;
+  return t;
+}
+
+double seed_model_train_steps_per_second(std::int32_t batch) {
+  TrainRun run;
+  run.model = make_seed_model_run(batch);
+  if (run.model == nullptr) return 0.0;
+  Model& model = run.model->model;
+  std::vector<unsigned char> init_memory;
+  Arena init_arena =
+      aligned_arena(init_memory, initialize_scratch_bytes(model, Initializer::pytorch_default));
+  if (initialize(model, Initializer::pytorch_default, InitOptions(), init_arena) != Status::ok)
+    return 0.0;
+  TrainOptions options;
+  options.sgd.momentum = 0.9f;
+  options.max_batch = batch;
+  Arena plan = aligned_arena(run.plan_memory, Trainer::plan_bytes(model.layer_count()));
+  if (run.trainer.configure(model, options, plan) != Status::ok) return 0.0;
+  Arena arena = aligned_arena(run.memory, run.trainer.training_bytes());
+  if (run.trainer.bind(arena) != Status::ok) return 0.0;
+  std::mt19937 rng(5);
+  run.labels.resize(static_cast<std::size_t>(batch));
+  for (std::int32_t& label : run.labels) label = static_cast<std::int32_t>(rng() % 10);
+  const double seconds = median_seconds_per_call(run_train_step, &run, 9, 0.2);
+  return run.status == Status::ok ? 1.0 / seconds : 0.0;
 }
 
 }  // namespace lsuv::bench

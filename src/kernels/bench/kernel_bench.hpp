@@ -44,6 +44,14 @@ KernelTiming time_linear(CpuLevel level, std::int32_t batch, std::int32_t in_fea
                          std::int32_t out_features);
 KernelTiming time_conv2d(CpuLevel level, const ConvShape& shape);
 
+// conv2d's weight and input gradients at `level`'s backward table (kernels/backward_dispatch.hpp),
+// GFLOP/s of the nominal multiply-adds (those of the forward layer). Zero timings for an
+// unsupported level.
+struct BackwardTiming {
+  KernelTiming weights, input;
+};
+BackwardTiming time_conv2d_backward(CpuLevel level, const ConvShape& shape);
+
 // The same for the int8 conv2d and linear of one int8 table (a level's, or a level's without its
 // int8 extension: kernels/i8_dispatch.hpp), on random codes with a ReLU requantisation; GFLOP/s
 // counts two operations per multiply-add as for float. Zero timings for a null table.
@@ -82,5 +90,10 @@ std::unique_ptr<SeedModelRun> make_seed_model_run(std::int32_t batch);
 // Model::forward at the level in use (cpu_level()) on make_seed_model_run(batch); images/s.
 // 0 if the model cannot be built.
 double seed_model_images_per_second(std::int32_t batch);
+
+// Trainer::train_step (softmax cross-entropy, SGD lr 0.05 with momentum 0.9, every parameter
+// training) at the level in use on make_seed_model_run(batch) with PyTorch's default init and
+// random labels; steps/s. 0 if the model or the trainer cannot be set up or a step fails.
+double seed_model_train_steps_per_second(std::int32_t batch);
 
 }  // namespace lsuv::bench
