@@ -16,7 +16,9 @@
 namespace lsuv::kernels {
 
 // Each entry has the contract of its _ref twin in backward_ref.hpp. The scratch queries size the
-// buffer conv2d / linear backward take (aligned to kScratchAlignment; null when 0).
+// buffer conv2d / linear backward take (aligned to kScratchAlignment; null when 0; contents on
+// entry irrelevant, on return unspecified); the bytes never grow as the batch shrinks, so a plan
+// sizes them at its largest batch.
 struct F32BackwardKernels {
   void (*conv2d_input)(const Conv2dParams&, const float* grad_output, const float* weights,
                        float* grad_input, GradWrite mode, void* scratch);

@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,12 +19,14 @@
 #include "kernels/backward_dispatch.hpp"
 #include "kernels/backward_ref.hpp"
 #include "lsuv/cpu.hpp"
+#include "poisoned_scratch.hpp"
 
 namespace {
 
 namespace kernels = lsuv::kernels;
 using kernels::GradWrite;
 using lsuv::CpuLevel;
+using lsuv_test::PoisonedScratch;
 
 constexpr std::uint32_t kCanaryBits = 0x7fc0beef;  // a quiet NaN no kernel produces
 constexpr std::size_t kGuard = 64;
@@ -61,29 +62,6 @@ class Guarded {
  private:
   std::vector<float> storage_;
   std::size_t n_;
-};
-
-class PoisonedScratch {
- public:
-  static constexpr std::size_t kGuardBytes = 256;
-  explicit PoisonedScratch(std::size_t bytes)
-      : storage_(bytes + kernels::kScratchAlignment + kGuardBytes, 0xff), bytes_(bytes) {
-    void* aligned = storage_.data();
-    std::size_t space = storage_.size();
-    data_ = std::align(kernels::kScratchAlignment, bytes + kGuardBytes, aligned, space);
-  }
-  void* data() const { return bytes_ > 0 ? data_ : nullptr; }
-  bool guard_intact() const {
-    const unsigned char* guard = static_cast<const unsigned char*>(data_) + bytes_;
-    for (std::size_t i = 0; i < kGuardBytes; ++i)
-      if (guard[i] != 0xff) return false;
-    return true;
-  }
-
- private:
-  std::vector<unsigned char> storage_;
-  std::size_t bytes_;
-  void* data_ = nullptr;
 };
 
 std::vector<float> random_floats(std::mt19937& rng, std::size_t n) {
