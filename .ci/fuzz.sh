@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${LSUV_FUZZ_SECONDS:-60}"
 build="${LSUV_FUZZ_BUILD:-build-fuzz}"
-targets=(model_spec npy idx weights lsuv checkpoint)
+targets=(model_spec npy idx weights lsuv checkpoint quantized_file)
 
 if [ ! -d "$build" ]; then
   # The library is instrumented for coverage (fuzzer-no-link) so the fuzzer sees inside it.

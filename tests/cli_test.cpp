@@ -661,6 +661,59 @@ TEST_CASE("cli: fold writes a spec and weights without BatchNorm that compute th
                 "lsuv: loading ");
 }
 
+TEST_CASE("cli: quantize writes an int8 model that forward --int8 runs like the float one") {
+  const std::string spec = source_path("models/fashion_mnist_seed.spec");
+  const std::string weights = scratch_dir() + "/q_weights";
+  const std::string images = write_idx("q_calibration.idx", 64, false);
+  REQUIRE(lsuv({"init", "--spec", spec, "--out", weights, "--images", images, "--batches", "2",
+                "--batch-size", "32"})
+              .exit_code == 0);
+  const std::string model = scratch_dir() + "/seed.q8";
+  const Run quantize = lsuv({"quantize", "--spec", spec, "--weights", weights, "--images", images,
+                             "--batches", "2", "--batch-size", "32", "--out", model});
+  INFO("stderr: " << quantize.err);
+  REQUIRE(quantize.exit_code == 0);
+  CHECK(quantize.out.find("int8 model written to " + model) != std::string::npos);
+  CHECK(quantize.out.find("(fused into the op before)") != std::string::npos);
+
+  const std::string input = write_images_npy("q_in.npy", 20);
+  const std::string float_out = scratch_dir() + "/q_float.npy";
+  const std::string int8_out = scratch_dir() + "/q_int8.npy";
+  REQUIRE(lsuv({"forward", "--spec", spec, "--weights", weights, "--input", input, "--output",
+                float_out})
+              .exit_code == 0);
+  const Run forward = lsuv(
+      {"forward", "--int8", model, "--input", input, "--output", int8_out, "--batch-size", "8"});
+  INFO("stderr: " << forward.err);
+  REQUIRE(forward.exit_code == 0);
+  const std::vector<float> want = npy_floats(float_out);
+  const std::vector<float> got = npy_floats(int8_out);
+  REQUIRE(want.size() == 200);
+  REQUIRE(got.size() == want.size());
+  double largest = 0.0, worst = 0.0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    largest = std::max(largest, static_cast<double>(std::fabs(want[i])));
+    worst = std::max(worst, static_cast<double>(std::fabs(got[i] - want[i])));
+  }
+  CHECK(worst < 0.1 * largest);
+  CHECK(worst > 0.0);
+
+  // A damaged file is refused with the reason, and no output is written.
+  std::string bytes = slurp(model);
+  bytes[bytes.size() / 2] ^= 0x04;
+  const std::string damaged = write_text("damaged.q8", bytes);
+  const std::string none = scratch_dir() + "/q_none.npy";
+  check_failure(lsuv({"forward", "--int8", damaged, "--input", input, "--output", none}),
+                "lsuv: loading " + damaged + ": CRC mismatch: the file is damaged or truncated");
+  CHECK(!std::filesystem::exists(none));
+  check_failure(lsuv({"forward", "--input", input, "--output", none}),
+                "lsuv: forward needs --spec and --weights, or --int8 FILE");
+  // The spec and weights must be those of one network.
+  check_failure(lsuv({"quantize", "--spec", source_path("models/resnet8.spec"), "--weights",
+                      weights, "--images", images, "--batches", "1", "--out", none}),
+                "lsuv: loading");
+}
+
 TEST_CASE("cli: scratch directory removed") {
   std::filesystem::remove_all(scratch_dir());
   CHECK_FALSE(std::filesystem::exists(scratch_dir()));

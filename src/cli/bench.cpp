@@ -10,6 +10,7 @@
 #include "cli/cli_common.hpp"
 #include "kernels/bench/kernel_bench.hpp"
 #include "kernels/bench/xnnpack_seed.hpp"
+#include "kernels/i8_dispatch.hpp"
 #include "lsuv/cpu.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/io/idx.hpp"
@@ -187,6 +188,24 @@ void bench_training(const BenchOptions& options, const std::vector<CpuLevel>& le
                 options.pytorch_script.c_str());
 }
 
+// Float and int8 forward of the seed model, interleaved twice so both see the same machine.
+void bench_int8(double flops) {
+  std::printf(
+      "seed model forward, int8 against float (%s kernels, int8 extension: %s):\n",
+      cpu_level_name(cpu_level()),
+      kernels::i8_extension(cpu_level()) != nullptr ? kernels::i8_extension(cpu_level()) : "none");
+  for (const std::int32_t batch : {1, 64}) {
+    double f = bench::seed_model_images_per_second(batch);
+    double q = bench::seed_model_int8_images_per_second(batch);
+    f = 0.5 * (f + bench::seed_model_images_per_second(batch));
+    q = 0.5 * (q + bench::seed_model_int8_images_per_second(batch));
+    std::printf(
+        "  batch %2d: float %8.0f images/s (%5.1f GFLOP/s), int8 %8.0f images/s "
+        "(%5.1f GOP/s), int8/float %.2fx\n",
+        static_cast<int>(batch), f, f * flops * 1e-9, q, q * flops * 1e-9, q / f);
+  }
+}
+
 }  // namespace
 
 std::string default_pytorch_script() {
@@ -292,6 +311,7 @@ void run_bench(const BenchOptions& options) {
                     ? "/usr/bin/python3 could not run it with torch"
                     : ("no script at " + options.pytorch_script + "; pass --pytorch FILE").c_str());
   if (!have_xnnpack) std::printf("  (no XNNPACK figures: %s)\n", bench::xnnpack_missing());
+  bench_int8(flops);
   bench_lsuv(options, images, origin);
 }
 

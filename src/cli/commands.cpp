@@ -14,7 +14,6 @@
 #include "lsuv/io/weights.hpp"
 
 namespace lsuv::cli {
-namespace {
 
 // Fails with the io layer's words when it has them: "loading wt/conv2.weight.npy: shape ...".
 void check_file(Status status, const char* verb, const std::string& path, const FileError& error) {
@@ -51,6 +50,8 @@ void check_input_shape(const ModelSpec& spec, const IdxImages& images, const std
          std::to_string(spec.input.channels) + "x" + std::to_string(spec.input.height) + "x" +
          std::to_string(spec.input.width));
 }
+
+namespace {
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string text = "(";

@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "lsuv/init.hpp"
+#include "lsuv/io/file_error.hpp"
+#include "lsuv/io/idx.hpp"
+#include "lsuv/io/model_spec.hpp"
 #include "lsuv/lsuv_initialize.hpp"
 
 namespace lsuv::cli {
@@ -45,6 +48,7 @@ struct ForwardCommand {
   std::string input;             // NCHW float32 .npy
   std::string output;            // .npy
   std::int32_t batch_size = 64;  // images per forward call: bounds the model's memory
+  std::string int8;              // an int8 model file (lsuv quantize) instead of spec + weights
 };
 
 // `lsuv fold`: each BatchNorm2d folded into the conv2d or linear before it (lsuv/fold.hpp).
@@ -59,5 +63,11 @@ void run_init(const InitCommand& command);
 void run_stats(const StatsCommand& command);
 void run_forward(const ForwardCommand& command);
 void run_fold(const FoldCommand& command);
+
+// Shared with the int8 commands (quantize.cpp): fails with the io layer's words, batches the
+// images the options ask for, and checks they are the spec's input shape.
+void check_file(Status status, const char* verb, const std::string& path, const FileError& error);
+IdxBatchSource make_source(const IdxImages& images, const DataOptions& data);
+void check_input_shape(const ModelSpec& spec, const IdxImages& images, const std::string& path);
 
 }  // namespace lsuv::cli

@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/demo.hpp"
 #include "cli/option_checks.hpp"
+#include "cli/quantize.hpp"
 #include "cli/train.hpp"
 #include "lsuv/cpu.hpp"
 #include "lsuv/io/idx.hpp"
@@ -148,13 +149,35 @@ int main(int argc, char** argv) {
   lsuv::cli::ForwardCommand forward;
   CLI::App* forward_command = app.add_subcommand(
       "forward", "Run a model (spec + weights) on an NCHW float32 .npy, write the output .npy");
-  forward_command->add_option("--spec", forward.spec, "model spec file")->required();
-  forward_command->add_option("--weights", forward.weights, "weights directory")->required();
+  CLI::Option* forward_spec =
+      forward_command->add_option("--spec", forward.spec, "model spec file");
+  CLI::Option* forward_weights =
+      forward_command->add_option("--weights", forward.weights, "weights directory");
+  forward_command
+      ->add_option("--int8", forward.int8,
+                   "int8 model file (lsuv quantize) instead of spec + weights")
+      ->excludes(forward_spec)
+      ->excludes(forward_weights);
   forward_command->add_option("--input", forward.input, "input .npy (N, C, H, W)")->required();
   forward_command->add_option("--output", forward.output, "output .npy")->required();
   forward_command
       ->add_option("--batch-size", forward.batch_size,
                    "images per forward call (bounds the model's memory)")
+      ->capture_default_str();
+
+  lsuv::cli::QuantizeCommand quantize;
+  std::string range = "min_max";
+  CLI::App* quantize_command = app.add_subcommand(
+      "quantize", "Quantise a model (spec + weights) to int8 on IDX calibration data: one file");
+  quantize_command->add_option("--spec", quantize.spec, "model spec file")->required();
+  quantize_command->add_option("--weights", quantize.weights, "weights directory")->required();
+  quantize_command->add_option("--out", quantize.output, "int8 model file to write")->required();
+  add_data_options(quantize_command, quantize.data, true);
+  quantize_command
+      ->add_option("--range", range, "activation ranges: min_max, or mean_std (mean -+ k std)")
+      ->check(CLI::IsMember({"min_max", "mean_std"}))
+      ->capture_default_str();
+  quantize_command->add_option("--std-multiple", quantize.options.std_multiple, "k of mean_std")
       ->capture_default_str();
 
   lsuv::cli::BenchOptions bench;
@@ -177,7 +200,8 @@ int main(int argc, char** argv) {
 
   if (is_unknown_command(app, argc, argv)) {
     std::fprintf(stderr,
-                 "lsuv: unknown command '%s' (commands: demo, init, stats, forward, fold, train, bench)\n",
+                 "lsuv: unknown command '%s' (commands: demo, init, stats, forward, fold, "
+                 "quantize, train, bench)\n",
                  argv[1]);
     return 1;
   }
@@ -219,7 +243,20 @@ int main(int argc, char** argv) {
       lsuv::cli::run_fold(fold);
     } else if (*forward_command) {
       require_range("--batch-size", forward.batch_size, 1, kMaxBatchSize);
-      lsuv::cli::run_forward(forward);
+      if (!forward.int8.empty()) {
+        lsuv::cli::run_forward_int8(forward);
+      } else {
+        if (forward.spec.empty() || forward.weights.empty())
+          lsuv::cli::fail("forward needs --spec and --weights, or --int8 FILE");
+        lsuv::cli::run_forward(forward);
+      }
+    } else if (*quantize_command) {
+      check_data_options(quantize.data);
+      if (range == "mean_std") {
+        quantize.options.range = lsuv::QuantizeOptions::Range::mean_std;
+        require_finite_range("--std-multiple", quantize.options.std_multiple, 0.5, 100.0);
+      }
+      lsuv::cli::run_quantize(quantize);
     } else if (*train_command) {
       lsuv::cli::check_train_options(train, train_seed);
       lsuv::cli::run_train(train);

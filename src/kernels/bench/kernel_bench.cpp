@@ -13,9 +13,11 @@
 #include "kernels/fixed_point.hpp"
 #include "kernels/i8_dispatch.hpp"
 #include "lsuv/arena.hpp"
+#include "lsuv/batch_source.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/layer.hpp"
 #include "lsuv/model.hpp"
+#include "lsuv/quantized_model.hpp"
 #include "lsuv/seed_model.hpp"
 #include "lsuv/trainer.hpp"
 
@@ -447,6 +449,44 @@ double seed_model_train_steps_per_second(std::int32_t batch) {
   for (std::int32_t& label : run.labels) label = static_cast<std::int32_t>(rng() % 10);
   const double seconds = median_seconds_per_call(run_train_step, &run, 9, 0.2);
   return run.status == Status::ok ? 1.0 / seconds : 0.0;
+}
+
+namespace {
+
+struct Int8SeedRun {
+  QuantizedModel model;
+  std::vector<unsigned char> graph, memory;
+  const float* images = nullptr;
+  std::int32_t batch = 0;
+};
+
+}  // namespace
+
+double seed_model_int8_images_per_second(std::int32_t batch) {
+  const std::unique_ptr<SeedModelRun> run = make_seed_model_run(batch);
+  if (run == nullptr) return 0.0;
+  Int8SeedRun q;
+  q.graph.resize(QuantizedModel::graph_bytes(kSeedLayerCount) + Arena::kAlignment);
+  Arena graph(q.graph.data(), q.graph.size());
+  if (q.model.configure(run->model, graph) != Status::ok) return 0.0;
+  q.memory.resize(q.model.required_bytes() + Arena::kAlignment);
+  Arena arena(q.memory.data(), q.memory.size());
+  ArrayBatchSource source(run->images.data(), batch, kSeedInput, batch);
+  std::vector<unsigned char> scratch(quantize_scratch_bytes(run->model, source) +
+                                     Arena::kAlignment);
+  Arena scratch_arena(scratch.data(), scratch.size());
+  if (q.model.bind(arena) != Status::ok ||
+      quantize(run->model, source, {}, scratch_arena, q.model) != Status::ok)
+    return 0.0;
+  q.images = run->images.data();
+  q.batch = batch;
+  const double seconds = median_seconds_per_call(
+      [](void* c) {
+        auto* r = static_cast<Int8SeedRun*>(c);
+        (void)r->model.forward(r->images, r->batch);
+      },
+      &q, 9, 0.05);
+  return batch / seconds;
 }
 
 }  // namespace lsuv::bench

@@ -90,6 +90,9 @@ std::unique_ptr<SeedModelRun> make_seed_model_run(std::int32_t batch);
 // Model::forward at the level in use (cpu_level()) on make_seed_model_run(batch); images/s.
 // 0 if the model cannot be built.
 double seed_model_images_per_second(std::int32_t batch);
+// QuantizedModel::forward (float images in, int8 logits out) of make_seed_model_run(batch)'s
+// model quantised on its own images; images/s, 0 if the model cannot be built.
+double seed_model_int8_images_per_second(std::int32_t batch);
 
 // Trainer::train_step (softmax cross-entropy, SGD lr 0.05 with momentum 0.9, every parameter
 // training) at the level in use on make_seed_model_run(batch) with PyTorch's default init and
