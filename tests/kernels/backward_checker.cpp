@@ -295,7 +295,7 @@ TEST_CASE("linear backward matches the reference for every batch and width tail"
   }
 }
 
-TEST_CASE("bias and clamp backward are bit-exact to the reference, NaN and tails included") {
+TEST_CASE("bias, clamp and add backward are bit-exact to the reference, NaN and tails included") {
   std::mt19937 rng(4242);
   for (std::size_t channels : {1, 3, 4, 8, 15, 16, 17, 32, 33, 47}) {
     for (std::size_t rows : {0, 1, 5, 64}) {
@@ -349,6 +349,47 @@ TEST_CASE("bias and clamp backward are bit-exact to the reference, NaN and tails
       std::size_t bad = 0;
       for (std::size_t i = 0; i < n; ++i) bad += same_bits(in_place[i], want[i]) ? 0 : 1;
       CHECK(bad == 0);
+    }
+  }
+}
+
+TEST_CASE("add backward fans the gradient out, skipping null inputs and one equal to it") {
+  std::mt19937 rng(31);
+  for (std::size_t n : {1, 3, 4, 8, 16, 17, 33, 100}) {
+    std::vector<float> g = random_floats(rng, n);
+    g[0] = std::numeric_limits<float>::quiet_NaN();
+    for (std::int32_t count : {2, 3, 4}) {
+      for (GradWrite mode : {GradWrite::assign, GradWrite::accumulate}) {
+        std::vector<std::vector<float>> starts;
+        for (std::int32_t k = 0; k < count; ++k) starts.push_back(random_floats(rng, n));
+        for (CpuLevel level : simd_levels()) {
+          std::vector<Guarded> got, want;
+          for (std::int32_t k = 0; k < count; ++k) {
+            got.emplace_back(starts[static_cast<std::size_t>(k)]);
+            want.emplace_back(starts[static_cast<std::size_t>(k)]);
+          }
+          // Input 1 needs no gradient; in assign mode input 2 is the gradient itself.
+          std::vector<float> g_got = g, g_want = g;
+          std::vector<float*> got_ptrs, want_ptrs;
+          for (std::int32_t k = 0; k < count; ++k) {
+            const bool skip = k == 1;
+            const bool itself = k == 2 && mode == GradWrite::assign;
+            got_ptrs.push_back(skip ? nullptr : itself ? g_got.data() : got[k].data());
+            want_ptrs.push_back(skip ? nullptr : itself ? g_want.data() : want[k].data());
+          }
+          kernels::add_backward_f32_ref(n, g_want.data(), want_ptrs.data(), count, mode);
+          kernels::f32_backward_kernels_at(level)->add(n, g_got.data(), got_ptrs.data(), count,
+                                                       mode);
+          std::size_t bad = 0;
+          for (std::int32_t k = 0; k < count; ++k) {
+            CHECK(got[k].intact());
+            for (std::size_t i = 0; i < n; ++i) bad += same_bits(got[k][i], want[k][i]) ? 0 : 1;
+          }
+          for (std::size_t i = 0; i < n; ++i) bad += same_bits(g_got[i], g_want[i]) ? 0 : 1;
+          INFO(lsuv::cpu_level_name(level), " add n ", n, " count ", count);
+          CHECK(bad == 0);
+        }
+      }
     }
   }
 }

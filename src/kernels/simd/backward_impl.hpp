@@ -36,6 +36,8 @@ struct BackwardF32 {
                    float* grad_bias, GradWrite mode);
   static void clamp(std::size_t n, const float* output, const float* grad_output, float* grad_input,
                     float lo, float hi, GradWrite mode);
+  static void add(std::size_t n, const float* grad_output, float* const* grad_inputs,
+                  std::int32_t count, GradWrite mode);
 };
 
 template <class Arch>
@@ -150,6 +152,30 @@ void BackwardF32<Arch>::clamp(std::size_t n, const float* output, const float* g
     clamp_backward_f32_ref(n - i, output + i, grad_output + i, grad_input + i, lo, hi, mode);
 }
 
+// The fan-out: a copy or a vector add per input, bit-exact to the reference.
+template <class Arch>
+void BackwardF32<Arch>::add(std::size_t n, const float* grad_output, float* const* grad_inputs,
+                            std::int32_t count, GradWrite mode) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = B::size;
+  assert(count >= 2 && count <= 4 && grad_inputs != nullptr);
+  for (std::int32_t k = 0; k < count; ++k) {
+    float* dx = grad_inputs[k];
+    if (dx == nullptr) continue;
+    assert(mode == GradWrite::assign || dx != grad_output);
+    if (dx == grad_output) continue;
+    std::size_t i = 0;
+    if (mode == GradWrite::assign) {
+      for (; i + W <= n; i += W) B::load_unaligned(grad_output + i).store_unaligned(dx + i);
+      for (; i < n; ++i) dx[i] = grad_output[i];
+    } else {
+      for (; i + W <= n; i += W)
+        (B::load_unaligned(dx + i) + B::load_unaligned(grad_output + i)).store_unaligned(dx + i);
+      for (; i < n; ++i) dx[i] += grad_output[i];
+    }
+  }
+}
+
 template <class Arch>
 constexpr F32BackwardKernels f32_backward_table() {
   F32BackwardKernels k{};
@@ -163,6 +189,7 @@ constexpr F32BackwardKernels f32_backward_table() {
   k.linear_weights_scratch_bytes = &BackwardF32<Arch>::linear_weights_scratch_bytes;
   k.bias = &BackwardF32<Arch>::bias;
   k.clamp = &BackwardF32<Arch>::clamp;
+  k.add = &BackwardF32<Arch>::add;
   return k;
 }
 
