@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -291,4 +294,35 @@ TEST_CASE("cli train: a damaged, truncated or mismatched checkpoint is refused, 
   // The good one continues the run for another epoch (a constant schedule's run may grow).
   CHECK(lsuv(train_args("longer", {"--resume", checkpoint, "--epochs", "2"})).exit_code == 0);
   CHECK(file_of("longer", "l1.weight.npy") != file_of("good", "l1.weight.npy"));
+}
+
+TEST_CASE("cli train: --history and --order-out write each step's loss and each epoch's order") {
+  const std::string history = scratch_dir() + "/history.npy";
+  const std::string order = scratch_dir() + "/order.npy";
+  REQUIRE(lsuv(train_args("traced", {"--epochs", "2", "--history", history, "--order-out", order}))
+              .exit_code == 0);
+  // The .npy data starts after the magic, the version and the header (its length at byte 8).
+  const auto payload = [](const std::string& bytes) {
+    REQUIRE(bytes.size() > 10);
+    const std::size_t header = static_cast<unsigned char>(bytes[8]) |
+                               static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8;
+    return bytes.substr(10 + header);
+  };
+  const std::string steps = payload(slurp(history));
+  REQUIRE(steps.size() == 32 * 3 * sizeof(float));
+  std::vector<float> values(32 * 3);
+  std::memcpy(values.data(), steps.data(), steps.size());
+  CHECK(values[3 * 31] < values[0]);           // the loss fell
+  CHECK(values[1] == doctest::Approx(0.05f));  // the learning rate
+  CHECK(values[2] > 0.0f);                     // the gradient norm
+  const std::string orders = payload(slurp(order));
+  REQUIRE(orders.size() == 2 * 256 * sizeof(std::int32_t));
+  std::vector<std::int32_t> indices(2 * 256);
+  std::memcpy(indices.data(), orders.data(), orders.size());
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::vector<int> seen(256, 0);
+    for (int i = 0; i < 256; ++i) ++seen.at(static_cast<std::size_t>(indices[epoch * 256 + i]));
+    CHECK(std::count(seen.begin(), seen.end(), 1) == 256);  // a permutation
+  }
+  CHECK_FALSE(std::equal(indices.begin(), indices.begin() + 256, indices.begin() + 256));
 }

@@ -15,6 +15,7 @@
 #include "core/random.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/io/checkpoint.hpp"
+#include "lsuv/io/npy.hpp"
 #include "lsuv/io/output_path.hpp"
 #include "lsuv/io/weights.hpp"
 #include "lsuv/trainer.hpp"
@@ -243,9 +244,9 @@ void run_train(const TrainCommand& command) {
   FileError error;
   check_file(check_output_directory(command.output.c_str(), &error), "writing", command.output,
              error);
-  if (!command.checkpoint.empty())
-    check_file(check_output_file(command.checkpoint.c_str(), &error), "writing", command.checkpoint,
-               error);
+  for (const std::string* file : {&command.checkpoint, &command.history, &command.order_out})
+    if (!file->empty())
+      check_file(check_output_file(file->c_str(), &error), "writing", *file, error);
   const ModelSpec spec = command.spec.empty() ? seed_spec() : load_spec(command.spec);
   auto loaded = bind_model(spec, command.batch_size);
   Model& model = loaded->model;
@@ -340,6 +341,8 @@ void run_train(const TrainCommand& command) {
   // epoch keeps, so that a resume draws the same order.
   detail::Pcg32 epoch_rng = rng;
   const std::int64_t kill_after = kill_after_step();
+  std::vector<float> history;
+  std::vector<std::int32_t> orders;
   Progress progress("train");
   Meter epoch_meter, log_meter;
   const Clock::time_point run_start = Clock::now();
@@ -349,6 +352,7 @@ void run_train(const TrainCommand& command) {
     if (in_epoch == 0 || step == start) {
       epoch_rng = rng;
       shuffle(rng, order);
+      if (!command.order_out.empty()) orders.insert(orders.end(), order.begin(), order.end());
       epoch_meter.reset();
     }
     const std::int64_t first = in_epoch * batch;
@@ -363,6 +367,10 @@ void run_train(const TrainCommand& command) {
            ": the loss or a gradient is not finite (try a smaller --lr, or --clip): weights not "
            "written");
     check(status, "training step " + std::to_string(step + 1));
+    if (!command.history.empty())
+      history.insert(history.end(),
+                     {report.loss, learning_rate_at(schedule, step + schedule_offset),
+                      static_cast<float>(report.gradient_norm)});
     epoch_meter.add(report, n);
     log_meter.add(report, n);
 
@@ -415,6 +423,19 @@ void run_train(const TrainCommand& command) {
   progress.clear();
   check_file(save_weights(model, command.output.c_str(), &error), "writing", command.output, error);
   std::printf("weights written to %s\n", command.output.c_str());
+  if (!command.history.empty()) {
+    const std::int64_t shape[2] = {static_cast<std::int64_t>(history.size() / 3), 3};
+    check_file(
+        write_npy(command.history.c_str(), NpyDtype::float32, shape, 2, history.data(), &error),
+        "writing", command.history, error);
+  }
+  if (!command.order_out.empty()) {
+    const std::int64_t shape[2] = {static_cast<std::int64_t>(orders.size() / order.size()),
+                                   static_cast<std::int64_t>(order.size())};
+    check_file(
+        write_npy(command.order_out.c_str(), NpyDtype::int32, shape, 2, orders.data(), &error),
+        "writing", command.order_out, error);
+  }
 }
 
 }  // namespace lsuv::cli

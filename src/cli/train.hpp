@@ -46,6 +46,11 @@ struct TrainCommand {
   std::string checkpoint;
   std::int64_t checkpoint_every = 0;
   std::string resume;
+  // For side-by-side checks (tests/interop/train_check.py): each step's loss, learning rate and
+  // gradient norm as a float32 .npy (steps, 3), and the data order of each epoch as an int32
+  // .npy (epochs, images), of the steps this run took.
+  std::string history;
+  std::string order_out;
 };
 
 // Test hook: with LSUV_TRAIN_KILL_AFTER_STEP=K in the environment, `lsuv train` kills itself

@@ -83,6 +83,9 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& command, std::string& s
       ->capture_default_str();
   train->add_option("--resume", command.resume, "continue the run of this checkpoint")
       ->excludes(init);
+  train->add_option("--history", command.history,
+                    "write each step's loss, learning rate and gradient norm (.npy)");
+  train->add_option("--order-out", command.order_out, "write each epoch's data order (.npy)");
   command.schedule.step_size = 0;
   return train;
 }
