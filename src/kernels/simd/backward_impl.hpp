@@ -44,14 +44,19 @@ template <class Arch>
 void BackwardF32<Arch>::conv2d_input(const Conv2dParams& p, const float* grad_output,
                                      const float* weights, float* grad_input, GradWrite mode,
                                      void* scratch) {
-  if (!input_grad_applies(p) || p.batch <= 0)
-    return conv2d_backward_input_f32_ref(p, grad_output, weights, grad_input, mode, scratch);
-  conv2d_input_grad<Arch>(p, grad_output, weights, grad_input, mode, scratch);
+  if (p.batch <= 0) return;
+  if (input_grad_applies(p))
+    return conv2d_input_grad<Arch>(p, grad_output, weights, grad_input, mode, scratch);
+  if (input_scatter_applies(p))
+    return conv2d_input_scatter<Arch>(p, grad_output, weights, grad_input, mode, scratch);
+  conv2d_backward_input_f32_ref(p, grad_output, weights, grad_input, mode, scratch);
 }
 
 template <class Arch>
 std::size_t BackwardF32<Arch>::conv2d_input_scratch_bytes(const Conv2dParams& p) {
-  return input_grad_applies(p) ? conv2d_input_grad_scratch_bytes<Arch>(p) : 0;
+  return input_grad_applies(p)      ? conv2d_input_grad_scratch_bytes<Arch>(p)
+         : input_scatter_applies(p) ? conv2d_input_scatter_scratch_bytes<Arch>(p)
+                                    : 0;
 }
 
 template <class Arch>

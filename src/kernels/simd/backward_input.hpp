@@ -6,13 +6,16 @@
 // own; the GEMM adds into grad_input for GradWrite::accumulate. On AVX-512 an input of up to 8
 // channels (the GEMM's columns) runs AVX2's 8-float tiles, which it fills. A linear layer's input
 // gradient is the linear layer with the transposed weights. Stride > 1 and padding past the
-// kernel's reach run the reference.
+// kernel's reach, with one group, go image by image: the columns cols[p][k] = sum_o
+// grad_output[p][o] * w[k][o] (that linear input gradient over the image's pixels) are added
+// into the input pixel each tap reads (col2im); with several groups they run the reference.
 //
 // Included only by backward_impl.hpp (per-ISA TUs); internal linkage throughout.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/backward_params.hpp"
@@ -121,6 +124,65 @@ void linear_input_grad(const LinearParams& p, const float* grad_output, const fl
                      grad_input, {},
                      static_cast<unsigned char*>(scratch) + transposed_linear_bytes(p),
                      mode == GradWrite::accumulate);
+}
+
+constexpr bool input_scatter_applies(const Conv2dParams& p) {
+  return p.groups == 1;
+}
+
+// The image's columns as a linear layer: out_h * out_w rows, kh * kw * in_c features.
+constexpr LinearParams image_columns(const Conv2dParams& p) {
+  return {p.out_h * p.out_w, p.kernel_h * p.kernel_w * p.in_c, p.out_c};
+}
+
+template <class Arch>
+std::size_t input_scatter_gemm_bytes(const Conv2dParams& p) {
+  return linear_input_grad_scratch_bytes<Arch>(image_columns(p));
+}
+
+template <class Arch>
+std::size_t conv2d_input_scatter_scratch_bytes(const Conv2dParams& p) {
+  const LinearParams c = image_columns(p);
+  return input_scatter_gemm_bytes<Arch>(p) +
+         align_up(static_cast<std::size_t>(c.batch) * c.in_features * sizeof(float));
+}
+
+template <class Arch>
+void conv2d_input_scatter(const Conv2dParams& p, const float* grad_output, const float* weights,
+                          float* grad_input, GradWrite mode, void* scratch) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr std::int32_t W = static_cast<std::int32_t>(B::size);
+  assert(input_scatter_applies(p));
+  const LinearParams c = image_columns(p);
+  float* cols = reinterpret_cast<float*>(static_cast<unsigned char*>(scratch) +
+                                         input_scatter_gemm_bytes<Arch>(p));
+  const std::size_t image_in = static_cast<std::size_t>(p.in_h) * p.in_w * p.in_c;
+  if (mode == GradWrite::assign)
+    std::memset(grad_input, 0, static_cast<std::size_t>(p.batch) * image_in * sizeof(float));
+  for (std::int32_t n = 0; n < p.batch; ++n) {
+    linear_input_grad<Arch>(c, grad_output + static_cast<std::size_t>(n) * c.batch * p.out_c,
+                            weights, cols, GradWrite::assign, scratch);
+    float* image = grad_input + static_cast<std::size_t>(n) * image_in;
+    for (std::int32_t oy = 0; oy < p.out_h; ++oy) {
+      for (std::int32_t ox = 0; ox < p.out_w; ++ox) {
+        const float* col = cols + (static_cast<std::size_t>(oy) * p.out_w + ox) * c.in_features;
+        for (std::int32_t ky = 0; ky < p.kernel_h; ++ky) {
+          const std::int32_t iy = oy * p.stride_h - p.pad_h + ky * p.dilation_h;
+          if (iy < 0 || iy >= p.in_h) continue;
+          for (std::int32_t kx = 0; kx < p.kernel_w; ++kx) {
+            const std::int32_t ix = ox * p.stride_w - p.pad_w + kx * p.dilation_w;
+            if (ix < 0 || ix >= p.in_w) continue;
+            float* dx = image + (static_cast<std::size_t>(iy) * p.in_w + ix) * p.in_c;
+            const float* g = col + static_cast<std::size_t>(ky * p.kernel_w + kx) * p.in_c;
+            std::int32_t i = 0;
+            for (; i + W <= p.in_c; i += W)
+              (B::load_unaligned(dx + i) + B::load_unaligned(g + i)).store_unaligned(dx + i);
+            for (; i < p.in_c; ++i) dx[i] += g[i];
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
