@@ -1,5 +1,6 @@
-// The int8 seed model on Fashion-MNIST: LSUV-initialised in float on training images, quantised
-// on other training images, then compared with its float model on test images.
+// The int8 seed model on Fashion-MNIST: LSUV-initialised in float on some test-set images,
+// quantised on others, then compared with its float model on the rest (the 10,000-image file
+// only: the training file takes seconds to unpack under an emulator).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -25,11 +26,9 @@ std::int32_t argmax(const float* v, std::int32_t n) {
 
 TEST_CASE("quantize: the int8 seed model agrees with its float model on Fashion-MNIST") {
   const std::string dir = lsuv::fashion_mnist::kDefaultDirectory;
-  const std::string train = dir + "/" + lsuv::fashion_mnist::kTrainImages;
   const std::string test = dir + "/" + lsuv::fashion_mnist::kTestImages;
-  lsuv::IdxImages train_images, test_images;
-  if (!std::filesystem::exists(test) || train_images.load(train.c_str()) != Status::ok ||
-      test_images.load(test.c_str()) != Status::ok) {
+  lsuv::IdxImages test_images;
+  if (!std::filesystem::exists(test) || test_images.load(test.c_str()) != Status::ok) {
     MESSAGE("skipped: the Fashion-MNIST data set is absent or this build cannot read it");
     return;
   }
@@ -45,12 +44,12 @@ TEST_CASE("quantize: the int8 seed model agrees with its float model on Fashion-
     REQUIRE(source->configure(images, options) == Status::ok);
     return source;
   };
-  auto lsuv_source = source_of(train_images, 0, 256);
+  auto lsuv_source = source_of(test_images, 1024, 256);
   std::vector<unsigned char> scratch(1 << 23);
   lsuv::Arena arena(scratch.data(), scratch.size());
   REQUIRE(lsuv::lsuv_initialize(f->model, *lsuv_source, lsuv::LsuvOptions(), arena, nullptr) ==
           Status::ok);
-  auto calibration = source_of(train_images, 1000, 256);
+  auto calibration = source_of(test_images, 2048, 256);
   auto q = lsuv_test::quantized(f->model, *calibration);
 
   auto held_out = source_of(test_images, 0, 512);
