@@ -3,6 +3,7 @@
 // weights directory is written, runs repeat bit for bit, and options that cannot work are
 // refused before any work.
 #include <doctest/doctest.h>
+#include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,7 +159,44 @@ void check_failure(const Run& run, const std::string& prefix) {
   CHECK(run.err.rfind(prefix, 0) == 0);
 }
 
+// Runs lsuv with stdout and stderr on a pseudo-terminal; returns what it wrote there.
+std::string lsuv_on_terminal(const std::vector<std::string>& args) {
+  const char* program = std::getenv("LSUV_CLI");
+  REQUIRE(program != nullptr);
+  const char* wrapper = std::getenv("MESON_EXE_WRAPPER");
+  std::string command = "exec ";
+  if (wrapper != nullptr) command += std::string(wrapper) + " ";
+  command += quoted(program);
+  for (const std::string& arg : args) command += " " + quoted(arg);
+  int terminal = -1;
+  const pid_t child = forkpty(&terminal, nullptr, nullptr, nullptr);
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string seen;
+  char buffer[4096];
+  for (ssize_t n = 0; (n = read(terminal, buffer, sizeof buffer)) > 0;)
+    seen.append(buffer, static_cast<std::size_t>(n));  // EIO once the child closed it
+  close(terminal);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  return seen;
+}
+
 }  // namespace
+
+TEST_CASE("cli train: on a terminal, a progress line that is erased before each epoch's line") {
+  const std::string seen = lsuv_on_terminal(train_args("shown", {"--log-every", "4"}));
+  INFO("terminal: " << seen);
+  CHECK(seen.find("\rlsuv train: epoch 1/1, step 1/16: loss ") != std::string::npos);
+  CHECK(seen.find(" images/s, ETA 0m") != std::string::npos);  // a short run
+  CHECK(seen.find("\r\033[Kepoch 1: train loss ") != std::string::npos);
+  CHECK(seen.find("step 4: loss") == std::string::npos);  // no plain lines on a terminal
+}
 
 TEST_CASE("cli train: an epoch lowers the held-out loss and writes the weights directory") {
   const Run run = lsuv(train_args("trained", {"--init", "he_normal"}));
