@@ -104,9 +104,7 @@ class Model {
   // Bytes configure() takes from its `graph` arena for a network of `count` ops (exact for a
   // buffer aligned to Arena::kAlignment).
   static constexpr std::size_t graph_bytes(std::int32_t count) {
-    return count <= 0 ? 0
-                      : (static_cast<std::size_t>(count) * sizeof(Layer) + Arena::kAlignment - 1) /
-                            Arena::kAlignment * Arena::kAlignment;
+    return count <= 0 ? 0 : static_cast<std::size_t>(count) * sizeof(Layer);
   }
 
   // Validates the network for images of `input` shape and batches of up to `max_batch`, and
