@@ -276,7 +276,10 @@ TEST_CASE("cli train: a run resumed from a checkpoint ends bit-identical, also a
   const char* names[] = {"c1.weight.npy", "c1.bias.npy", "l1.weight.npy", "l1.bias.npy"};
   // Killed within the first epoch (the checkpoint of step 10), and at step 17 (that of step 16,
   // an epoch's end, whose next order is still to be drawn).
-  for (const auto& [every, kill] : {std::pair<int, int>{5, 12}, std::pair<int, int>{8, 17}}) {
+  for (const std::pair<int, int>& schedule : {std::pair<int, int>{5, 12}, {8, 17}}) {
+    // Plain variables, not a structured binding: CAPTURE's lambda cannot capture one in C++17.
+    const int every = schedule.first;
+    const int kill = schedule.second;
     CAPTURE(kill);
     std::filesystem::remove(checkpoint);
     std::vector<std::string> first = run;
