@@ -35,6 +35,7 @@ except ImportError:
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lsuv_program  # noqa: E402
 import spec_to_torch  # noqa: E402
 
 MEAN, STD = 0.286, 0.353
@@ -58,10 +59,12 @@ def first_records(path, header_words, count, record_bytes, out):
     return data
 
 
-def run(*args):
-    result = subprocess.run(args, capture_output=True, text=True)
+def run(lsuv, *args):
+    """Runs lsuv (through a cross build's emulator, MESON_EXE_WRAPPER); returns its stdout."""
+    command = lsuv_program.command(lsuv, *args)
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(" ".join(args) + " failed:\n" + result.stdout + result.stderr)
+        raise RuntimeError(" ".join(command) + " failed:\n" + result.stdout + result.stderr)
     return result.stdout
 
 
