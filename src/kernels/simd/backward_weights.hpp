@@ -258,6 +258,16 @@ template <class Arch>
 void conv2d_weight_grad(const Conv2dParams& p, const float* input, const float* grad_output,
                         float* grad_weights, GradWrite mode, void* scratch) {
   using Narrow = typename NarrowArch<Arch>::type;
+  // No output pixel (a linear layer's batch 0, whose tensors may be null): the gradient is an
+  // empty sum, stored as the reference stores it.
+  if (p.batch <= 0 || p.out_h <= 0 || p.out_w <= 0) {
+    if (mode == GradWrite::assign) {
+      const std::size_t n = static_cast<std::size_t>(p.kernel_h) * p.kernel_w *
+                            (p.in_c / p.groups) * p.out_c;
+      for (std::size_t i = 0; i < n; ++i) grad_weights[i] = 0.0f;
+    }
+    return;
+  }
   if (weight_grad_narrow<Arch>(p)) {
     // Gathering tiles load an offset and a broadcast per row: 16-register rows keep them in
     // step with the FMAs (the seed's conv1 runs 3x faster so).
