@@ -192,9 +192,8 @@ TEST_CASE("quantisation and int8 forward allocate nothing") {
   std::vector<unsigned char> scratch(lsuv::quantize_scratch_bytes(f->model, source) + 64);
   lsuv::Arena arena(scratch.data(), scratch.size());
   lsuv::Status status = lsuv::Status::invalid_argument;
-  CHECK(allocations_during([&] {
-          status = lsuv::quantize(f->model, source, {}, arena, q->model);
-        }) == 0);
+  CHECK(allocations_during(
+            [&] { status = lsuv::quantize(f->model, source, {}, arena, q->model); }) == 0);
   CHECK(status == lsuv::Status::ok);
   CHECK(allocations_during([&] { status = q->model.forward(images.data(), 4); }) == 0);
   CHECK(status == lsuv::Status::ok);

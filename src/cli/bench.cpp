@@ -243,8 +243,10 @@ void run_bench(const BenchOptions& options) {
       [](CpuLevel l) { return bench::time_linear(l, 256, 512, 512); }, peak, kNoisyPeak);
   print_kernel_levels(
       "conv2d 64->64 3x3 p1, 32x32", levels,
-      [](CpuLevel l) { return bench::time_conv2d(l, {1, 32, 32, 64, 64, 3, 1, 1, 1}); }, peak,
-      kNominalFlops);
+      [](CpuLevel l) {
+        return bench::time_conv2d(l, {1, 32, 32, 64, 64, 3, 1, 1, 1});
+      },
+      peak, kNominalFlops);
 
   std::printf(
       "seed model layers, batch 64, every level (PyTorch's nominal FLOPs; the kernels skip taps "
@@ -258,8 +260,8 @@ void run_bench(const BenchOptions& options) {
   print_level_header(levels);
   for (int i = 0; i < 4; ++i)
     print_kernel_levels(
-        seed_names[i], levels,
-        [&](CpuLevel l) { return bench::time_conv2d(l, seed_convs[i]); }, peak, kNominalFlops);
+        seed_names[i], levels, [&](CpuLevel l) { return bench::time_conv2d(l, seed_convs[i]); },
+        peak, kNominalFlops);
   std::printf(
       "per-channel statistics of a layer's output (what LSUV measures), against the "
       "layer, at level %s:\n",

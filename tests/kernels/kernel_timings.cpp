@@ -18,7 +18,6 @@ namespace {
 using lsuv::CpuLevel;
 
 TEST_CASE("kernel timings" * doctest::skip()) {
-
   const double peak = lsuv::bench::fma_peak_gflops(lsuv::cpu_level_detected());
   std::printf("FMA peak (%s): %.1f GFLOP/s\n", lsuv::cpu_level_name(lsuv::cpu_level_detected()),
               peak);
@@ -71,8 +70,8 @@ TEST_CASE("kernel timings int8" * doctest::skip()) {
     if (extension != nullptr)
       tables.push_back({std::string(lsuv::cpu_level_name(level)) + "+" + extension,
                         lsuv::kernels::i8_kernels_at(level)});
-    tables.push_back({lsuv::cpu_level_name(level),
-                      lsuv::kernels::i8_kernels_without_extension(level)});
+    tables.push_back(
+        {lsuv::cpu_level_name(level), lsuv::kernels::i8_kernels_without_extension(level)});
   }
   const CpuLevel best = lsuv::cpu_level_preferred();
   const lsuv::bench::ConvShape convs[] = {
@@ -82,20 +81,23 @@ TEST_CASE("kernel timings int8" * doctest::skip()) {
   };
   for (const lsuv::bench::ConvShape& s : convs) {
     const double f32 = lsuv::bench::time_conv2d(best, s).seconds;
-    const double ref = lsuv::bench::time_conv2d_i8(lsuv::kernels::i8_kernels_at(CpuLevel::ref), s).seconds;
+    const double ref =
+        lsuv::bench::time_conv2d_i8(lsuv::kernels::i8_kernels_at(CpuLevel::ref), s).seconds;
     for (const Table& table : tables) {
       const lsuv::bench::KernelTiming t = lsuv::bench::time_conv2d_i8(table.k, s);
       CHECK(t.gflops > 0.0);
-      std::printf("int8 conv2d n%d %dx%dx%d->%d k%d s%d p%d g%d %-12s %7.2f GOP/s x%.1f ref x%.2f f32 %s\n",
-                  s.batch, s.in_h, s.in_w, s.in_c, s.out_c, s.kernel, s.stride, s.pad, s.groups,
-                  table.name.c_str(), t.gflops, ref / t.seconds, f32 / t.seconds,
-                  lsuv::cpu_level_name(best));
+      std::printf(
+          "int8 conv2d n%d %dx%dx%d->%d k%d s%d p%d g%d %-12s %7.2f GOP/s x%.1f ref x%.2f f32 %s\n",
+          s.batch, s.in_h, s.in_w, s.in_c, s.out_c, s.kernel, s.stride, s.pad, s.groups,
+          table.name.c_str(), t.gflops, ref / t.seconds, f32 / t.seconds,
+          lsuv::cpu_level_name(best));
     }
   }
   for (int batch : {1, 64}) {
     const double f32 = lsuv::bench::time_linear(best, batch, 512, 512).seconds;
     const double ref =
-        lsuv::bench::time_linear_i8(lsuv::kernels::i8_kernels_at(CpuLevel::ref), batch, 512, 512).seconds;
+        lsuv::bench::time_linear_i8(lsuv::kernels::i8_kernels_at(CpuLevel::ref), batch, 512, 512)
+            .seconds;
     for (const Table& table : tables) {
       const lsuv::bench::KernelTiming t = lsuv::bench::time_linear_i8(table.k, batch, 512, 512);
       CHECK(t.gflops > 0.0);

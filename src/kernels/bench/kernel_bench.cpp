@@ -257,8 +257,8 @@ KernelTiming time_conv2d_i8(const kernels::I8Kernels* k, const ConvShape& shape)
   t.seconds = median_seconds_per_call(
       [](void* c) {
         auto* r = static_cast<I8Run*>(c);
-        r->k->conv2d(r->p, r->input.data(), 3, r->weights.data(), r->bias.data(),
-                     r->output.data(), r->epilogue, r->scratch.data());
+        r->k->conv2d(r->p, r->input.data(), 3, r->weights.data(), r->bias.data(), r->output.data(),
+                     r->epilogue, r->scratch.data());
       },
       &run);
   t.gflops = conv_flops(p) / t.seconds * 1e-9;
@@ -279,8 +279,8 @@ KernelTiming time_linear_i8(const kernels::I8Kernels* k, std::int32_t batch,
   t.seconds = median_seconds_per_call(
       [](void* c) {
         auto* r = static_cast<I8Run*>(c);
-        r->k->linear(r->lp, r->input.data(), 3, r->weights.data(), r->bias.data(),
-                     r->output.data(), r->epilogue, r->scratch.data());
+        r->k->linear(r->lp, r->input.data(), 3, r->weights.data(), r->bias.data(), r->output.data(),
+                     r->epilogue, r->scratch.data());
       },
       &run);
   t.gflops = 2.0 * batch * in_features * out_features / t.seconds * 1e-9;

@@ -262,8 +262,8 @@ void conv2d_weight_grad(const Conv2dParams& p, const float* input, const float* 
   // empty sum, stored as the reference stores it.
   if (p.batch <= 0 || p.out_h <= 0 || p.out_w <= 0) {
     if (mode == GradWrite::assign) {
-      const std::size_t n = static_cast<std::size_t>(p.kernel_h) * p.kernel_w *
-                            (p.in_c / p.groups) * p.out_c;
+      const std::size_t n =
+          static_cast<std::size_t>(p.kernel_h) * p.kernel_w * (p.in_c / p.groups) * p.out_c;
       for (std::size_t i = 0; i < n; ++i) grad_weights[i] = 0.0f;
     }
     return;

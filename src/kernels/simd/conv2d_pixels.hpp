@@ -102,7 +102,7 @@ inline void pack_pixel_panels(const Conv2dParams& p, const PixelsLayout& l, cons
 // round's table is _mm512_permutex2var_ps's index for the output vector whose exchanged bit is
 // y: bit 4 picks the second source (that bit set), bits 0-3 its lane.
 struct PixelTranspose {
-  std::int32_t forward[3][2][16];  // round r exchanges vector bit r
+  std::int32_t forward[3][2][16];     // round r exchanges vector bit r
   std::int32_t inverse_first[2][16];  // undoes forward round 2; then rounds 1 and 0 again
 };
 
@@ -224,7 +224,8 @@ inline void fill_planes(const Conv2dParams& p, const PixelsLayout& l, const floa
 
 // The lanes of pixel pair m that hold one of the first `pixels` pixels.
 inline __mmask16 pair_lanes(std::int32_t m, std::int32_t pixels) {
-  return static_cast<__mmask16>((2 * m < pixels ? 0x00ffu : 0u) | (2 * m + 1 < pixels ? 0xff00u : 0u));
+  return static_cast<__mmask16>((2 * m < pixels ? 0x00ffu : 0u) |
+                                (2 * m + 1 < pixels ? 0xff00u : 0u));
 }
 
 // The block moments of one tile (F32Epilogue's contract with a tile's rows as the block): each
@@ -268,7 +269,7 @@ inline void merge_tile(const TileSums& tile, BlockMoments* into) {
   const __m512d sum = widen(
       _mm256_add_ps(_mm512_extractf32x8_ps(tile.sum, 0), _mm512_extractf32x8_ps(tile.sum, 1)));
   const __m512d squares = widen(_mm256_add_ps(_mm512_extractf32x8_ps(tile.squares, 0),
-                                                        _mm512_extractf32x8_ps(tile.squares, 1)));
+                                              _mm512_extractf32x8_ps(tile.squares, 1)));
   const __m512d mean =
       _mm512_add_pd(widen(_mm512_extractf32x8_ps(tile.shift, 0)), _mm512_div_pd(sum, count));
   // Rounding can leave the block's M2 slightly negative; a NaN stays NaN (its compare is false).
@@ -282,8 +283,8 @@ inline void merge_tile(const TileSums& tile, BlockMoments* into) {
     const double before = static_cast<double>(into->count);
     const double total = before + static_cast<double>(tile.count);
     const __m512d delta = _mm512_sub_pd(mean, into->mean);
-    into->mean = _mm512_fmadd_pd(delta, _mm512_set1_pd(static_cast<double>(tile.count) / total),
-                                 into->mean);
+    into->mean =
+        _mm512_fmadd_pd(delta, _mm512_set1_pd(static_cast<double>(tile.count) / total), into->mean);
     into->m2 = _mm512_add_pd(
         into->m2,
         _mm512_fmadd_pd(_mm512_mul_pd(delta, delta),

@@ -99,7 +99,7 @@ void channel_affine_f32(std::size_t rows, std::size_t channels, const float* inp
     std::size_t c = 0;
     for (; c + W <= channels; c += W) {
       B y = fmadd(B::load_unaligned(in + c), B::load_unaligned(scale + c),
-                       B::load_unaligned(shift + c));
+                  B::load_unaligned(shift + c));
       if (fuse_clamp) y = clamp_keeping_nan(y, vlo, vhi);
       y.store_unaligned(out + c);
     }

@@ -3,8 +3,8 @@
 #pragma once
 
 #include "kernels/simd/elementwise.hpp"
-#include "kernels/simd/fmadd.hpp"
 #include "kernels/simd/f32_functors.hpp"
+#include "kernels/simd/fmadd.hpp"
 #include "kernels/simd/igemm.hpp"
 #if defined(__AVX512F__)
 #include "kernels/simd/conv2d_pixels.hpp"

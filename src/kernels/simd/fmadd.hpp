@@ -1,6 +1,6 @@
-// x * y + z (float or double) rounded once, where the level has a fused multiply-add. xsimd 8.1 has none for
-// AVX-512 (its generic fma is a multiply and an add, which the library's -ffp-contract=off keeps
-// apart: half the FMA peak and two roundings), so AVX-512 calls the instruction itself; every
+// x * y + z (float or double) rounded once, where the level has a fused multiply-add. xsimd 8.1 has
+// none for AVX-512 (its generic fma is a multiply and an add, which the library's -ffp-contract=off
+// keeps apart: half the FMA peak and two roundings), so AVX-512 calls the instruction itself; every
 // other level goes through xsimd::fma (fused on AVX2 with FMA and on NEON with VFPv4, a multiply
 // and an add on SSE2).
 #pragma once

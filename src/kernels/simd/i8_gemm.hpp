@@ -154,8 +154,8 @@ void i8_gemm(const I8Gemm& g, EncodeRow encode_row, void* scratch) {
         for (std::int32_t j = 0; j < C; ++j) a[j] = wrapping_add(a[j], offsets[j]);
         if (g.moments != nullptr)
           for (std::int32_t j = 0; j < cols; ++j) add_accumulator_moment(g.moments[n0 + j], a[j]);
-        Isa::requantize(a, cols, g.multiplier + n0, g.shift + n0, g.output_zero_point,
-                        g.output_min, g.output_max,
+        Isa::requantize(a, cols, g.multiplier + n0, g.shift + n0, g.output_zero_point, g.output_min,
+                        g.output_max,
                         g.output + static_cast<std::size_t>(m0 + r) * g.output_stride + n0);
       }
     }
@@ -163,15 +163,14 @@ void i8_gemm(const I8Gemm& g, EncodeRow encode_row, void* scratch) {
 }
 
 inline bool i8_is_depthwise(const Conv2dParams& p) {
-  return p.groups == p.in_c && p.groups == p.out_c &&
-         p.kernel_h * p.kernel_w <= kMaxDepthwiseTaps;
+  return p.groups == p.in_c && p.groups == p.out_c && p.kernel_h * p.kernel_w <= kMaxDepthwiseTaps;
 }
 
 // Depthwise: each output pixel's in-bounds taps, then blocks of kDepthwiseChannels channels.
 template <class Isa>
-void conv2d_i8_depthwise(const Conv2dParams& p, const std::int8_t* input,
-                         std::int32_t zero_point, const std::int8_t* weights,
-                         const std::int32_t* bias, std::int8_t* output, const I8Epilogue& e) {
+void conv2d_i8_depthwise(const Conv2dParams& p, const std::int8_t* input, std::int32_t zero_point,
+                         const std::int8_t* weights, const std::int32_t* bias, std::int8_t* output,
+                         const I8Epilogue& e) {
   constexpr std::int32_t D = Isa::kDepthwiseChannels;
   const std::int32_t channels = p.out_c;
   const std::int8_t* xs[kMaxDepthwiseTaps];
@@ -187,8 +186,8 @@ void conv2d_i8_depthwise(const Conv2dParams& p, const std::int8_t* input,
           for (std::int32_t kx = 0; kx < p.kernel_w; ++kx) {
             const std::int32_t ix = ox * p.stride_w - p.pad_w + kx * p.dilation_w;
             if (ix < 0 || ix >= p.in_w) continue;
-            xs[taps] = input + ((static_cast<std::size_t>(n) * p.in_h + iy) * p.in_w + ix) *
-                                   channels;
+            xs[taps] =
+                input + ((static_cast<std::size_t>(n) * p.in_h + iy) * p.in_w + ix) * channels;
             ws[taps] = weights + (static_cast<std::size_t>(ky) * p.kernel_w + kx) * channels;
             ++taps;
           }

@@ -33,8 +33,8 @@ inline int32x4_t multiply_by_quantized_multiplier4(int32x4_t x, int32x4_t multip
 inline int16x4_t requantize4(const std::int32_t* acc, const std::int32_t* multiplier,
                              const std::int32_t* shift, std::int32_t zero_point, std::int32_t lo,
                              std::int32_t hi) {
-  int32x4_t v = multiply_by_quantized_multiplier4(vld1q_s32(acc), vld1q_s32(multiplier),
-                                                  vld1q_s32(shift));
+  int32x4_t v =
+      multiply_by_quantized_multiplier4(vld1q_s32(acc), vld1q_s32(multiplier), vld1q_s32(shift));
   v = vminq_s32(vmaxq_s32(v, vdupq_n_s32(lo - zero_point)), vdupq_n_s32(hi - zero_point));
   return vmovn_s32(vaddq_s32(v, vdupq_n_s32(zero_point)));
 }
@@ -71,9 +71,9 @@ inline void dw_accumulate_neon(const std::int8_t* const* xs, const std::int8_t* 
   if (count < 16) {
     for (std::int32_t t = 0; t < taps; ++t)
       for (std::int32_t j = 0; j < count; ++j)
-        acc[j] = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[j]) +
-                                           static_cast<std::uint32_t>(ws[t][c0 + j] *
-                                                                      (xs[t][c0 + j] - zero_point)));
+        acc[j] = static_cast<std::int32_t>(
+            static_cast<std::uint32_t>(acc[j]) +
+            static_cast<std::uint32_t>(ws[t][c0 + j] * (xs[t][c0 + j] - zero_point)));
     return;
   }
   const int8x8_t z = vdup_n_s8(static_cast<std::int8_t>(zero_point));

@@ -8,9 +8,9 @@
 
 namespace lsuv::kernels::simd {
 
-extern const I8Kernels kI8KernelsAvx2;         // madd_epi16 on centred int16 activations
-extern const I8Kernels kI8KernelsAvx512Vnni;   // vpdpbusd (AVX-512 F/BW/VL + VNNI)
-extern const I8Kernels kI8KernelsNeon;         // vmull_s8 / vpadalq_s16 (armv7 and aarch64)
-extern const I8Kernels kI8KernelsNeonDot;      // aarch64 sdot (vdotq_laneq_s32)
+extern const I8Kernels kI8KernelsAvx2;        // madd_epi16 on centred int16 activations
+extern const I8Kernels kI8KernelsAvx512Vnni;  // vpdpbusd (AVX-512 F/BW/VL + VNNI)
+extern const I8Kernels kI8KernelsNeon;        // vmull_s8 / vpadalq_s16 (armv7 and aarch64)
+extern const I8Kernels kI8KernelsNeonDot;     // aarch64 sdot (vdotq_laneq_s32)
 
 }  // namespace lsuv::kernels::simd

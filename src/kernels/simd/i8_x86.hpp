@@ -37,7 +37,8 @@ inline __m256i multiply_by_quantized_multiplier8(__m256i x, __m256i multiplier, 
   // saturating_left_shift: the shift lost no bits exactly when shifting back restores x.
   const __m256i shifted = _mm256_sllv_epi32(x, left);
   const __m256i kept = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
-  const __m256i saturated = _mm256_xor_si256(_mm256_set1_epi32(kInt32Max), _mm256_srai_epi32(x, 31));
+  const __m256i saturated =
+      _mm256_xor_si256(_mm256_set1_epi32(kInt32Max), _mm256_srai_epi32(x, 31));
   const __m256i a = _mm256_blendv_epi8(saturated, shifted, kept);
   // saturating_rounding_doubling_high_mul: floor((a * b + 2^30) / 2^31) is bits 31..62 of the
   // 64-bit sum (an exact signed product); even lanes end in the low halves, odd in the high.
@@ -48,15 +49,14 @@ inline __m256i multiply_by_quantized_multiplier8(__m256i x, __m256i multiplier, 
   __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xaa);
   // INT32_MIN * INT32_MIN gives INT32_MIN there; the contract saturates it to INT32_MAX.
   const __m256i min = _mm256_set1_epi32(kInt32Min);
-  high = _mm256_xor_si256(high, _mm256_and_si256(_mm256_cmpeq_epi32(a, min),
-                                                 _mm256_cmpeq_epi32(multiplier, min)));
+  high = _mm256_xor_si256(
+      high, _mm256_and_si256(_mm256_cmpeq_epi32(a, min), _mm256_cmpeq_epi32(multiplier, min)));
   // rounding_divide_by_pot by right.
   const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
   const __m256i remainder = _mm256_and_si256(high, mask);
   const __m256i threshold =
       _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(zero, high));
-  return _mm256_sub_epi32(_mm256_srav_epi32(high, right),
-                          _mm256_cmpgt_epi32(remainder, threshold));
+  return _mm256_sub_epi32(_mm256_srav_epi32(high, right), _mm256_cmpgt_epi32(remainder, threshold));
 }
 
 // The epilogue of 8 accumulators into 8 bytes: requantise, add the zero point, clamp. Clamping
@@ -64,8 +64,8 @@ inline __m256i multiply_by_quantized_multiplier8(__m256i x, __m256i multiplier, 
 inline void requantize8(const std::int32_t* acc, const std::int32_t* multiplier,
                         const std::int32_t* shift, std::int32_t zero_point, std::int32_t lo,
                         std::int32_t hi, std::int8_t* out) {
-  __m256i v = multiply_by_quantized_multiplier8(load8x32(acc), load8x32(multiplier),
-                                                load8x32(shift));
+  __m256i v =
+      multiply_by_quantized_multiplier8(load8x32(acc), load8x32(multiplier), load8x32(shift));
   v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(lo - zero_point)),
                        _mm256_set1_epi32(hi - zero_point));
   v = _mm256_add_epi32(v, _mm256_set1_epi32(zero_point));
@@ -103,9 +103,9 @@ inline void dw_accumulate_avx2(const std::int8_t* const* xs, const std::int8_t* 
   if (count < 16) {
     for (std::int32_t t = 0; t < taps; ++t)
       for (std::int32_t j = 0; j < count; ++j)
-        acc[j] = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[j]) +
-                                           static_cast<std::uint32_t>(ws[t][c0 + j] *
-                                                                      (xs[t][c0 + j] - zero_point)));
+        acc[j] = static_cast<std::int32_t>(
+            static_cast<std::uint32_t>(acc[j]) +
+            static_cast<std::uint32_t>(ws[t][c0 + j] * (xs[t][c0 + j] - zero_point)));
     return;
   }
   const __m256i z = _mm256_set1_epi16(static_cast<std::int16_t>(zero_point));
@@ -157,7 +157,8 @@ struct I8Avx2 {
       const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + 16));
       panel += 2 * kCols;
       for (std::int32_t r = 0; r < kRows; ++r) {
-        const __m256i x = _mm256_set1_epi32(load_u32(rows + static_cast<std::size_t>(r) * kpad + k));
+        const __m256i x =
+            _mm256_set1_epi32(load_u32(rows + static_cast<std::size_t>(r) * kpad + k));
         c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(x, w0));
         c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(x, w1));
       }

@@ -367,10 +367,12 @@ void merge_block_moments(const float* moments, std::int32_t tiles, double count,
 // Never inlined: the caller runs two tile shapes, and inlined their frames would add up in its
 // own (over 4 KB with AVX-512's tiles); called once per N block, the call costs nothing.
 template <class Arch, std::int32_t Rows, std::int32_t Vectors>
-__attribute__((noinline)) void igemm_columns(const IgemmProblem& q, std::int32_t length, const float* panels,
-                   std::int32_t panel_floats, std::int32_t col0, std::int32_t cols,
-                   const float* bias, bool accumulate, float* output, const ColumnStage& stage,
-                   const ColumnScratch& scratch) {
+__attribute__((noinline)) void igemm_columns(const IgemmProblem& q, std::int32_t length,
+                                             const float* panels, std::int32_t panel_floats,
+                                             std::int32_t col0, std::int32_t cols,
+                                             const float* bias, bool accumulate, float* output,
+                                             const ColumnStage& stage,
+                                             const ColumnScratch& scratch) {
   constexpr std::int32_t NR = TileShape<Arch>::kWidth * Vectors;
   const Conv2dParams& p = *q.p;
   const float** ptrs = scratch.ptrs;
