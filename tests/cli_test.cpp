@@ -313,7 +313,7 @@ TEST_CASE("cli: demo reads the gunzipped Fashion-MNIST names too") {
   if (!has_fashion_mnist()) return;
   const std::string dir = plain_fashion_mnist();
   const Run run =
-      lsuv({"demo", "--data", dir, "--repeats", "1", "--batches", "1", "--batch-size", "16"});
+      lsuv({"demo", "--data", dir, "--repeats", "1", "--batches", "1", "--batch-size", "4"});
   INFO("stderr: " << run.err);
   CHECK(run.exit_code == 0);
 #if !LSUV_HAVE_ZLIB
@@ -453,11 +453,12 @@ TEST_CASE("cli: forward refuses a truncated input and leaves no output behind") 
 }
 
 TEST_CASE("cli: forward that fails midway keeps the previous output and no temporary") {
-  const std::string input = write_images_npy("midway.npy", 1000);
+  const std::string input = write_images_npy("midway.npy", 200);
   const std::string output = scratch_dir() + "/midway_out.npy";
   const std::string previous = write_text("midway_out.npy", "previous contents");
-  // Files may grow to 32 KiB: the output (1000 x 10 floats) fails four fifths of the way in.
-  const Run run = lsuv(forward_args(input, output), 0, "trap '' XFSZ; ulimit -f 64; ");
+  // Files may grow to 2 KiB: the output (128 header bytes, 200 x 10 floats) goes out in 4 KiB
+  // writes, the first of which fails, in the second batch of 64 images.
+  const Run run = lsuv(forward_args(input, output), 0, "trap '' XFSZ; ulimit -f 4; ");
   check_failure(run, "lsuv: writing " + output + ": file too large");
   CHECK(slurp(output) == "previous contents");
   CHECK(files_named_like("midway_out.npy").size() == 1);
@@ -468,7 +469,7 @@ TEST_CASE("cli: no progress line when stderr is not a terminal") {
   CHECK(init.exit_code == 0);
   CHECK(init.err.empty());
   const Run forward =
-      lsuv(forward_args(write_images_npy("quiet.npy", 300), scratch_dir() + "/quiet_out.npy"));
+      lsuv(forward_args(write_images_npy("quiet.npy", 100), scratch_dir() + "/quiet_out.npy"));
   CHECK(forward.exit_code == 0);
   CHECK(forward.err.empty());
 }
@@ -504,9 +505,9 @@ std::string lsuv_on_terminal(const std::vector<std::string>& args, int expected_
 
 TEST_CASE("cli: a progress line on a terminal, erased at the end") {
   const std::string forward = lsuv_on_terminal(
-      forward_args(write_images_npy("shown.npy", 300), scratch_dir() + "/shown_out.npy"));
+      forward_args(write_images_npy("shown.npy", 100), scratch_dir() + "/shown_out.npy"));
   INFO("terminal: " << forward);
-  CHECK(forward.find("\rlsuv forward: 64/300 images (21%)\033[K") != std::string::npos);
+  CHECK(forward.find("\rlsuv forward: 64/100 images (64%)\033[K") != std::string::npos);
   CHECK(forward.size() >= 4);
   CHECK(forward.substr(forward.size() - 4) == "\r\033[K");
   const std::string init = lsuv_on_terminal(init_args({"--batches", "2"}));
@@ -517,10 +518,10 @@ TEST_CASE("cli: a progress line on a terminal, erased at the end") {
 }
 
 TEST_CASE("cli: an error midway starts its own line, not the end of the progress line") {
-  const std::string input = write_images_npy("midway_shown.npy", 1000);
+  const std::string input = write_images_npy("midway_shown.npy", 200);
   const std::string output = scratch_dir() + "/midway_shown_out.npy";
   const std::string seen =
-      lsuv_on_terminal(forward_args(input, output), 1, "trap '' XFSZ; ulimit -f 64; ");
+      lsuv_on_terminal(forward_args(input, output), 1, "trap '' XFSZ; ulimit -f 4; ");
   INFO("terminal: " << seen);
   CHECK(seen.find("images (") != std::string::npos);
   CHECK(seen.find("\033[K\r\033[Klsuv: writing " + output + ": file too large") !=
@@ -531,7 +532,7 @@ TEST_CASE("cli: the demo shows its step on a terminal, and nothing extra off one
   if (!has_fashion_mnist()) return;
   const std::vector<std::string> args = {
       "demo",      "--data", plain_fashion_mnist(), "--repeats", "1",
-      "--batches", "1",      "--batch-size",        "16"};
+      "--batches", "1",      "--batch-size",        "4"};
   const Run plain = lsuv(args);
   CHECK(plain.exit_code == 0);
   CHECK(plain.err.empty());
