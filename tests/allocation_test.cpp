@@ -12,6 +12,8 @@
 #include "graph_models.hpp"
 #include "lsuv/batch_source.hpp"
 #include "lsuv/lsuv_initialize.hpp"
+#include "lsuv/lsuv_int8.hpp"
+#include "lsuv/seed_model.hpp"
 #include "lsuv/trainer.hpp"
 #include "quantized_support.hpp"
 #include "support.hpp"
@@ -196,6 +198,30 @@ TEST_CASE("quantisation and int8 forward allocate nothing") {
             [&] { status = lsuv::quantize(f->model, source, {}, arena, q->model); }) == 0);
   CHECK(status == lsuv::Status::ok);
   CHECK(allocations_during([&] { status = q->model.forward(images.data(), 4); }) == 0);
+  CHECK(status == lsuv::Status::ok);
+}
+
+TEST_CASE("int8 LSUV and its statistics allocate nothing") {
+  constexpr lsuv::ImageShape input = {12, 12, 1};
+  auto f = lsuv_test::make_model(lsuv::kSeedLayers, lsuv::kSeedLayerCount, input, 4);
+  const std::vector<float> images = lsuv_test::gaussian_images(8, input, 3);
+  lsuv::ArrayBatchSource source(images.data(), 8, input, 4);
+  auto q = lsuv_test::quantized(f->model, source);
+  const lsuv::LsuvOptions options;
+  std::vector<unsigned char> scratch(lsuv::lsuv_scratch_bytes(q->model, source, options) + 64);
+  std::vector<lsuv::LsuvLayerReport> entries(5);
+  lsuv::LsuvReport report(entries.data(), 5);
+  std::vector<lsuv::RunningStats> stats(static_cast<std::size_t>(q->model.layer_count()));
+  lsuv::Arena arena(scratch.data(), scratch.size());
+  lsuv::Status status = lsuv::Status::invalid_argument;
+  CHECK(allocations_during([&] {
+          status = lsuv::lsuv_initialize(q->model, source, options, arena, &report);
+        }) == 0);
+  CHECK(status == lsuv::Status::ok);
+  REQUIRE(lsuv::accumulator_statistics_scratch_bytes(q->model, source) <= scratch.size() - 64);
+  CHECK(allocations_during([&] {
+          status = lsuv::accumulator_statistics(q->model, source, arena, stats.data());
+        }) == 0);
   CHECK(status == lsuv::Status::ok);
 }
 

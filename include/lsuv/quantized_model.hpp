@@ -28,6 +28,9 @@
 #include "lsuv/tensor.hpp"
 
 namespace lsuv {
+namespace kernels {
+struct ChannelMoments;
+}
 
 // real = scale * (q - zero_point); scale > 0 and finite, zero_point in [-128, 127].
 struct QuantParams {
@@ -106,6 +109,14 @@ class QuantizedModel {
   Status forward(const float* input, std::int32_t batch);
   // The same from images already quantised with input_quant().
   Status forward(const std::int8_t* input, std::int32_t batch);
+  // LSUV's and statistics' pass: forward over ops 0..last only, merging the int32 accumulators
+  // (bias included, before requantisation) of every conv2d and linear op in [first, last] into
+  // `moments`, each such op's output channels in turn (kernels/i8_params.hpp says how; dequantise
+  // channel o with input scale * weight_scale[o]). Errors as forward, and invalid_argument
+  // (first and last not 0 <= first <= last < layer_count(), null moments). output() is empty
+  // after it unless last is the last op.
+  Status forward_accumulators(const float* input, std::int32_t batch, std::int32_t first,
+                              std::int32_t last, kernels::ChannelMoments* moments);
   BasicTensorView<const std::int8_t> output() const;
   QuantParams output_quant() const;
   // The output of the last forward as floats: count must be its element count.
@@ -132,7 +143,13 @@ class QuantizedModel {
  private:
   Status take_memory(Arena& arena, bool commit, std::size_t* parameter_bytes);
   const std::int8_t* tensor(std::int32_t index, const std::int8_t* network_input) const;
-  void run_ops(const std::int8_t* network_input, std::int32_t batch);
+  Status quantize_input(const float* input, std::int32_t batch, const std::int8_t** quantized);
+  // Ops 0..last run; those from `first` on merge their accumulators into moments (null: none).
+  struct Measured {
+    std::int32_t last, first;
+    kernels::ChannelMoments* moments;
+  };
+  void run_ops(const std::int8_t* network_input, std::int32_t batch, const Measured& measured);
 
   QuantizedLayer* layers_ = nullptr;
   std::int32_t count_ = 0;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/checked_math.hpp"
+#include "core/lsuv_rules.hpp"
 #include "lsuv/init.hpp"
 #include "lsuv/running_stats.hpp"
 
@@ -40,11 +41,7 @@ const char* lsuv_layer_status_name(LsuvLayerStatus status) {
 namespace {
 
 bool selected(const Model& model, const LsuvOptions& options, std::int32_t index) {
-  if (!has_parameters(model.layer(index).spec.kind)) return false;
-  if (options.layers == nullptr) return true;
-  for (std::int32_t k = 0; k < options.layer_count; ++k)
-    if (options.layers[k] == index) return true;
-  return false;
+  return detail::lsuv_selected(model, options, index);
 }
 
 bool is_add(const Model& model, std::int32_t index) {
@@ -53,27 +50,6 @@ bool is_add(const Model& model, std::int32_t index) {
 
 bool reported(const Model& model, const LsuvOptions& options, std::int32_t index) {
   return selected(model, options, index) || is_add(model, index);
-}
-
-// A spread this small against the values' magnitude is float rounding, not signal: a layer
-// (or channel) whose weights produce no more than that cannot be rescaled to unit variance.
-bool negligible(double spread, double mean, double variance) {
-  return !(spread >= 1e-12) || spread <= 1e-6 * std::sqrt(mean * mean + variance);
-}
-
-bool is_constant(const RunningStats& s) {
-  return negligible(s.stddev(), s.mean(), s.sample_variance());
-}
-
-bool valid(const LsuvOptions& o) {
-  if (o.variant != LsuvVariant::seed && o.variant != LsuvVariant::paper) return false;
-  if (o.cache != LsuvCache::automatic && o.cache != LsuvCache::always &&
-      o.cache != LsuvCache::never)
-    return false;
-  if (o.layers != nullptr && o.layer_count < 0) return false;
-  return std::isfinite(o.target_mean) && std::isfinite(o.target_std) && o.target_std > 0.0 &&
-         std::isfinite(o.tolerance) && o.tolerance > 0.0 && o.max_iterations >= 1 &&
-         o.max_iterations <= 1000;
 }
 
 // Floats one batch of up to `images` images needs to resume a pass at op `step`: the network
@@ -203,12 +179,11 @@ class LsuvRun {
                             RunningStats* first_stats = nullptr);
   void mark_adds(std::int32_t from, std::int32_t to);
   RunningStats* add_stats_of(std::int32_t add) const;
-  LsuvLayerStatus check(std::int32_t layer, const RunningStats& stats) const;
-  bool on_target(std::int32_t layer, const RunningStats& tensor_stats) const;
+  detail::LsuvLayerStats layer_stats(std::int32_t layer, RunningStats* tensor) const {
+    return {tensor, ws_.channel_stats, model_.layer(layer).output.channels};
+  }
   Status rescale(std::int32_t layer, const RunningStats& tensor_stats);
   bool shift_batch_norm(std::int32_t layer, std::int32_t batch_norm);
-  void report_after(std::int32_t layer, const RunningStats& stats, const RunningStats* channels,
-                    LsuvLayerReport* entry) const;
   // Saves (save = true) or restores the parameters of layer `only`, or of all selected layers
   // when only < 0, to or from ws_.backup.
   void copy_parameters(std::int32_t only, bool save);
@@ -370,40 +345,11 @@ Status LsuvRun::measure_adds() {
     const std::int32_t channels = model_.layer(i).output.channels;
     for (std::int32_t c = 0; c < channels; ++c) tensor.merge(stats[c]);
     LsuvLayerReport* entry = entry_of(i);
-    report_after(i, tensor, stats, entry);
+    detail::lsuv_report_after({&tensor, stats, channels}, entry);
     entry->status = LsuvLayerStatus::measured;
     stats += channels;
   }
   return Status::ok;
-}
-
-// Zero variance means the weights have no effect on the spread: every channel is constant
-// (then the tensor's spread, if any, is only the biases differing between channels).
-LsuvLayerStatus LsuvRun::check(std::int32_t layer, const RunningStats& stats) const {
-  if (!std::isfinite(stats.mean()) || !std::isfinite(stats.m2()))
-    return LsuvLayerStatus::non_finite;
-  double within = 0.0;
-  for (std::int32_t c = 0; c < model_.layer(layer).output.channels; ++c)
-    within += ws_.channel_stats[c].m2();
-  const double n = static_cast<double>(stats.count());
-  const double within_std = n > 1 ? std::sqrt(within / (n - 1)) : 0.0;
-  if (negligible(within_std, stats.mean(), stats.sample_variance()))
-    return LsuvLayerStatus::zero_variance;
-  return LsuvLayerStatus::converged;
-}
-
-// Whether the layer's output variance is within tolerance of the target: of the whole tensor,
-// or of every non-constant channel in per-channel mode.
-bool LsuvRun::on_target(std::int32_t layer, const RunningStats& tensor_stats) const {
-  const double target = options_.target_std * options_.target_std;
-  if (!options_.per_channel)
-    return std::fabs(tensor_stats.sample_variance() - target) < options_.tolerance;
-  for (std::int32_t c = 0; c < model_.layer(layer).output.channels; ++c) {
-    const RunningStats& s = ws_.channel_stats[c];
-    if (is_constant(s)) continue;
-    if (!(std::fabs(s.sample_variance() - target) < options_.tolerance)) return false;
-  }
-  return true;
 }
 
 // Rescales the layer's parameters from the statistics the last pass left (see the header for
@@ -411,16 +357,8 @@ bool LsuvRun::on_target(std::int32_t layer, const RunningStats& tensor_stats) co
 Status LsuvRun::rescale(std::int32_t index, const RunningStats& tensor_stats) {
   const Layer& layer = model_.layer(index);
   const std::int32_t outs = layer.output.channels;
-  for (std::int32_t o = 0; o < outs; ++o) {
-    const RunningStats& s = options_.per_channel ? ws_.channel_stats[o] : tensor_stats;
-    if (is_constant(s)) {
-      ws_.scale[o] = 1.0;
-      ws_.shift[o] = 0.0;
-      continue;
-    }
-    ws_.scale[o] = options_.target_std / s.stddev();
-    ws_.shift[o] = options_.variant == LsuvVariant::seed ? s.mean() : 0.0;
-  }
+  RunningStats tensor = tensor_stats;
+  detail::lsuv_rescale_factors(options_, layer_stats(index, &tensor), ws_.scale, ws_.shift);
   bool finite = true;
   const std::size_t rows = layer.weight_count / static_cast<std::size_t>(outs);
   for (std::size_t r = 0; r < rows; ++r) {
@@ -506,55 +444,15 @@ Status LsuvRun::normalise(std::int32_t index, std::int32_t next, LsuvLayerReport
     LSUV_TRY(status);
   }
   RunningStats stats;
-  LSUV_TRY(pass(index, -1, &stats));
-  entry->mean_before = stats.mean();
-  entry->std_before = stats.stddev();
-  entry->status = check(index, stats);
-  if (entry->status != LsuvLayerStatus::converged) return Status::ok;
-
-  const std::int32_t rescales = options_.variant == LsuvVariant::seed ? 1 : options_.max_iterations;
-  while (entry->iterations < rescales) {
-    if (options_.variant == LsuvVariant::paper && on_target(index, stats)) break;
-    if (rescale(index, stats) != Status::ok) {
-      entry->status = LsuvLayerStatus::non_finite;
-      return Status::ok;
-    }
-    ++entry->iterations;
-    // The seed variant is exact in one step; the paper's re-measures after each rescale. The
-    // last measurement is the one below, which also carries the cache on.
-    if (options_.variant == LsuvVariant::paper && entry->iterations < rescales) {
-      LSUV_TRY(pass(index, -1, &stats));
-      entry->status = check(index, stats);
-      if (entry->status != LsuvLayerStatus::converged) return Status::ok;
-    }
-  }
-  LSUV_TRY(pass(index, next, &stats));
-  report_after(index, stats, ws_.channel_stats, entry);
-  entry->status = check(index, stats);
-  if (entry->status == LsuvLayerStatus::converged && !on_target(index, stats))
-    entry->status = LsuvLayerStatus::max_iterations;
-  return Status::ok;
-}
-
-void LsuvRun::report_after(std::int32_t layer, const RunningStats& stats,
-                           const RunningStats* channels, LsuvLayerReport* entry) const {
-  entry->mean_after = stats.mean();
-  entry->std_after = stats.stddev();
-  bool any = false;
-  for (std::int32_t c = 0; c < model_.layer(layer).output.channels; ++c) {
-    if (is_constant(channels[c])) continue;
-    const double std = channels[c].stddev();
-    if (!any || std < entry->channel_std_min_after) entry->channel_std_min_after = std;
-    if (!any || std > entry->channel_std_max_after) entry->channel_std_max_after = std;
-    any = true;
-  }
+  // The last pass also carries the cache on to the next layer.
+  return detail::lsuv_normalise_layer(
+      options_, layer_stats(index, &stats),
+      [&](bool last, RunningStats* tensor) { return pass(index, last ? next : -1, tensor); },
+      [&](const RunningStats& tensor) { return rescale(index, tensor); }, entry);
 }
 
 LsuvLayerReport* LsuvRun::entry_of(std::int32_t layer) {
-  for (std::int32_t k = 0; k < report_.count; ++k)
-    if (report_.layers[k].layer_index == layer) return &report_.layers[k];
-  scratch_entry_ = LsuvLayerReport();
-  return &scratch_entry_;
+  return detail::lsuv_entry_of(report_, layer, &scratch_entry_);
 }
 
 Status LsuvRun::run() {
@@ -603,7 +501,7 @@ Status LsuvRun::run() {
 
 Status validate(const Model& model, const BatchSource& source, const LsuvOptions& options) {
   if (!model.bound()) return Status::not_bound;
-  if (!valid(options)) return Status::invalid_argument;
+  if (!detail::lsuv_options_valid(options)) return Status::invalid_argument;
   if (lsuv_report_size(model, options) < 0) return Status::invalid_argument;
   if (source.batch_count() < 1 || source.max_batch_size() < 1) return Status::invalid_argument;
   if (source.image_shape() != model.input_shape()) return Status::shape_mismatch;
@@ -632,15 +530,7 @@ std::int32_t lsuv_measured_layer(const Model& model, std::int32_t op) {
 }
 
 std::int32_t lsuv_report_size(const Model& model, const LsuvOptions& options) {
-  if (options.layers != nullptr) {
-    if (options.layer_count < 0) return -1;
-    for (std::int32_t k = 0; k < options.layer_count; ++k) {
-      const std::int32_t index = options.layers[k];
-      if (index < 0 || index >= model.layer_count() ||
-          !has_parameters(model.layer(index).spec.kind))
-        return -1;
-    }
-  }
+  if (!detail::lsuv_selection_valid(model, options)) return -1;
   std::int32_t entries = 0;
   for (std::int32_t i = 0; i < model.layer_count(); ++i)
     if (reported(model, options, i)) ++entries;
@@ -660,16 +550,9 @@ std::size_t lsuv_scratch_bytes(const Model& model, const BatchSource& source,
 Status lsuv_initialize(Model& model, BatchSource& source, const LsuvOptions& options,
                        Arena& scratch, LsuvReport* report) {
   LsuvReport local;
-  LsuvReport& out = report != nullptr ? *report : local;
-  out.count = 0;
-  out.batches = 0;
-  out.images = 0;
-  out.cached_inputs = false;
-  LSUV_TRY(validate(model, source, options));
-  if (out.capacity > 0 &&
-      (out.layers == nullptr || out.capacity < lsuv_report_size(model, options)))
-    return Status::invalid_argument;
-  if (scratch.measuring()) return Status::invalid_argument;
+  LsuvReport* out = nullptr;
+  LSUV_TRY(detail::lsuv_start_report(validate(model, source, options), report, &local,
+                                     lsuv_report_size(model, options), scratch, &out));
   const Arena::Mark start = scratch.mark();
   Workspace ws;
   Status status = Status::arena_too_small;
@@ -681,7 +564,7 @@ Status lsuv_initialize(Model& model, BatchSource& source, const LsuvOptions& opt
     ws = Workspace();
     status = carve(model, source, options, false, scratch, &ws);
   }
-  if (status == Status::ok) status = LsuvRun(model, source, options, ws, scratch, out).run();
+  if (status == Status::ok) status = LsuvRun(model, source, options, ws, scratch, *out).run();
   scratch.rewind(start);
   return status;
 }

@@ -20,10 +20,12 @@ namespace lsuv::kernels {
 // all of int8. multiplier[o] = quantize_multiplier(input_scale * weight_scale[o] / output_scale).
 //
 // accumulator_moments (null: none) receives, before requantisation, the moments of each
-// channel's accumulators as exact integers (bias included; dequantise with the channel's scale):
-// merged into accumulator_moments[o] to double rounding. Levels may order that arithmetic
-// differently; the kernel checker bounds the difference. This is what LSUV in fixed point
-// measures.
+// channel's accumulators (bias included; dequantise with the channel's scale): each accumulator
+// of channel o is added to accumulator_moments[o] with Welford's update in double, in output
+// row order (pixels in N, H, W order), so every level's moments are the reference's bit for bit
+// (the kernel checker holds them to it) and the LSUV that measures them in fixed point reports
+// the same numbers at every level; a call continues the moments it is given, so batches in turn
+// give the moments of one batch holding them all.
 struct I8Epilogue {
   const std::int32_t* multiplier = nullptr;  // out channels entries, Q0.31
   const std::int32_t* shift = nullptr;       // out channels entries, each in [-31, 30]

@@ -3,6 +3,7 @@
 #include <new>
 
 #include "core/ops/op.hpp"
+#include "core/quant/quant_params.hpp"
 #include "kernels/fixed_point.hpp"
 #include "lsuv/quantized_model.hpp"
 #include "lsuv/running_stats.hpp"
@@ -50,28 +51,7 @@ QuantParams params_for(const TensorRange& r, const QuantizeOptions& options) {
     lo = std::fmax(lo, r.stats.mean() - spread);
     hi = std::fmin(hi, r.stats.mean() + spread);
   }
-  lo = std::fmin(lo, 0.0);
-  hi = std::fmax(hi, 0.0);
-  QuantParams q;
-  const double scale = (hi - lo) / 255.0;
-  // A constant-zero tensor: any scale represents it; keep codes meaningful for 1 unit.
-  q.scale = scale > 1e-30 ? static_cast<float>(scale) : 1.0f;
-  const double zero = std::round(-128.0 - lo / q.scale);
-  q.zero_point = static_cast<std::int32_t>(zero < -128.0 ? -128.0 : (zero > 127.0 ? 127.0 : zero));
-  return q;
-}
-
-// The code of real value v in q, clamped to int8.
-std::int32_t code_of(double v, QuantParams q) {
-  const double c = std::round(v / q.scale) + q.zero_point;
-  return static_cast<std::int32_t>(c < -128.0 ? -128.0 : (c > 127.0 ? 127.0 : c));
-}
-
-void clamp_codes(const LayerSpec& clamp, QuantParams q, std::int32_t* lo, std::int32_t* hi) {
-  float a = 0.0f, b = 0.0f;
-  (void)ops::clamp_range(clamp, &a, &b);
-  *lo = std::isfinite(a) ? code_of(a, q) : -128;
-  *hi = std::isfinite(b) ? code_of(b, q) : 127;
+  return detail::range_quant_params(lo, hi);
 }
 
 bool same_network(const Model& model, const QuantizedModel& q) {
@@ -114,18 +94,8 @@ void quantize_weights(const Layer& from, QuantParams in, QuantizedLayer& to) {
     to.weight_scale[o] = to.weight_scale[o] > 0.0f ? to.weight_scale[o] / 127.0f : 1.0f;
   for (std::size_t w = 0; w < from.weight_count; ++w)
     to.weights[w] = static_cast<std::int8_t>(std::round(from.weights[w] / to.weight_scale[w % c]));
-  const double headroom = static_cast<double>(from.weight_count / c) * 128.0 * 255.0;
-  const double bias_limit = static_cast<double>(kernels::kInt32Max) - headroom;
-  for (std::size_t o = 0; o < c; ++o) {
-    const double accumulator_scale = static_cast<double>(in.scale) * to.weight_scale[o];
-    const double b = from.bias != nullptr ? std::round(from.bias[o] / accumulator_scale) : 0.0;
-    to.bias[o] = static_cast<std::int32_t>(b > bias_limit ? bias_limit
-                                                          : (b < -bias_limit ? -bias_limit : b));
-    const kernels::QuantizedMultiplier m =
-        kernels::quantize_multiplier(accumulator_scale / to.output_quant.scale);
-    to.multiplier[o] = m.multiplier;
-    to.shift[o] = m.shift;
-  }
+  for (std::size_t o = 0; o < c; ++o)
+    detail::requantize_channel(to, o, in.scale, from.bias != nullptr ? from.bias[o] : 0.0);
 }
 
 // TFLite's add: inputs to a common scale twice the largest, then to the output's.
@@ -220,7 +190,8 @@ Status quantize(Model& model, BatchSource& calibration, const QuantizeOptions& o
       const bool fused = i + 1 < count && out.layer(i + 1).fused;
       to.output_quant = params_for(ranges[fused ? i + 2 : i + 1], options);
       if (fused)
-        clamp_codes(model.layer(i + 1).spec, to.output_quant, &to.output_min, &to.output_max);
+        detail::clamp_codes(model.layer(i + 1).spec, to.output_quant, &to.output_min,
+                            &to.output_max);
       if (kind == LayerKind::add && from.spec.relu && to.output_min < to.output_quant.zero_point)
         to.output_min = to.output_quant.zero_point;
       if (has_parameters(kind)) {
@@ -238,7 +209,7 @@ Status quantize(Model& model, BatchSource& calibration, const QuantizeOptions& o
       to.output_quant = in;
       float lo = 0.0f, hi = 0.0f;
       if (ops::clamp_range(from.spec, &lo, &hi))
-        clamp_codes(from.spec, in, &to.output_min, &to.output_max);
+        detail::clamp_codes(from.spec, in, &to.output_min, &to.output_max);
     }
   }
   scratch.rewind(mark);

@@ -248,9 +248,11 @@ const std::int8_t* QuantizedModel::tensor(std::int32_t index,
   return reinterpret_cast<const std::int8_t*>(activations_ + layers_[index].output_offset);
 }
 
-void QuantizedModel::run_ops(const std::int8_t* network_input, std::int32_t batch) {
+void QuantizedModel::run_ops(const std::int8_t* network_input, std::int32_t batch,
+                             const Measured& measured) {
   const kernels::I8Kernels& k = kernels::i8_kernels();
-  for (std::int32_t i = 0; i < count_; ++i) {
+  kernels::ChannelMoments* moments = measured.moments;
+  for (std::int32_t i = 0; i <= measured.last; ++i) {
     const QuantizedLayer& layer = layers_[i];
     if (layer.fused) continue;
     const std::int8_t* in = tensor(layer.inputs[0], network_input);
@@ -266,6 +268,10 @@ void QuantizedModel::run_ops(const std::int8_t* network_input, std::int32_t batc
     epilogue.output_zero_point = layer.output_quant.zero_point;
     epilogue.output_min = layer.output_min;
     epilogue.output_max = layer.output_max;
+    if (moments != nullptr && i >= measured.first && layer.channels > 0) {
+      epilogue.accumulator_moments = moments;
+      moments += layer.channels;
+    }
     switch (layer.spec.kind) {
       case LayerKind::conv2d:
         k.conv2d(conv_params(layer, batch), in, in_zero, layer.weights, layer.bias, out, epilogue,
@@ -318,10 +324,11 @@ void QuantizedModel::run_ops(const std::int8_t* network_input, std::int32_t batc
         break;  // configure() refuses it
     }
   }
-  output_batch_ = batch;
+  output_batch_ = measured.last == count_ - 1 ? batch : 0;
 }
 
-Status QuantizedModel::forward(const float* input, std::int32_t batch) {
+Status QuantizedModel::quantize_input(const float* input, std::int32_t batch,
+                                      const std::int8_t** quantized) {
   if (!bound_) return Status::not_bound;
   if (input == nullptr || batch <= 0 || batch > max_batch_) return Status::invalid_argument;
   auto* q = reinterpret_cast<std::int8_t*>(activations_ + input_offset_);
@@ -334,14 +341,32 @@ Status QuantizedModel::forward(const float* input, std::int32_t batch) {
     v = v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v);
     q[i] = static_cast<std::int8_t>(std::floor(v + 0.5f));
   }
-  run_ops(q, batch);
+  *quantized = q;
+  return Status::ok;
+}
+
+Status QuantizedModel::forward(const float* input, std::int32_t batch) {
+  const std::int8_t* q = nullptr;
+  LSUV_TRY(quantize_input(input, batch, &q));
+  run_ops(q, batch, {count_ - 1, count_, nullptr});
   return Status::ok;
 }
 
 Status QuantizedModel::forward(const std::int8_t* input, std::int32_t batch) {
   if (!bound_) return Status::not_bound;
   if (input == nullptr || batch <= 0 || batch > max_batch_) return Status::invalid_argument;
-  run_ops(input, batch);
+  run_ops(input, batch, {count_ - 1, count_, nullptr});
+  return Status::ok;
+}
+
+Status QuantizedModel::forward_accumulators(const float* input, std::int32_t batch,
+                                            std::int32_t first, std::int32_t last,
+                                            kernels::ChannelMoments* moments) {
+  if (first < 0 || first > last || last >= count_ || moments == nullptr)
+    return Status::invalid_argument;
+  const std::int8_t* q = nullptr;
+  LSUV_TRY(quantize_input(input, batch, &q));
+  run_ops(q, batch, {last, first, moments});
   return Status::ok;
 }
 
