@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -713,6 +714,90 @@ TEST_CASE("cli: quantize writes an int8 model that forward --int8 runs like the 
   check_failure(lsuv({"quantize", "--spec", source_path("models/resnet8.spec"), "--weights",
                       weights, "--images", images, "--batches", "1", "--out", none}),
                 "lsuv: loading");
+}
+
+namespace {
+
+// The std column of `lsuv stats` for each conv2d / linear op, in order.
+std::vector<double> stats_stds(const std::string& out) {
+  std::vector<double> stds;
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string name, module;
+    double mean = 0.0, std = 0.0;
+    if (words >> name >> module >> mean >> std && (module == "Conv2d" || module == "Linear"))
+      stds.push_back(std);
+  }
+  return stds;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "cli: init --int8 runs LSUV in fixed point on an int8 model file, stats --int8 shows it") {
+  const std::string spec = source_path("models/fashion_mnist_seed.spec");
+  const std::string weights = scratch_dir() + "/i8_weights";
+  const std::string images = write_idx("i8_calibration.idx", 32, false);
+  const std::vector<std::string> data = {"--images", images,         "--batches",
+                                         "2",        "--batch-size", "16"};
+  const auto with_data = [&](std::vector<std::string> args) {
+    args.insert(args.end(), data.begin(), data.end());
+    return args;
+  };
+  REQUIRE(lsuv({"init", "--spec", spec, "--out", weights, "--no-lsuv"}).exit_code == 0);
+  const std::string start = scratch_dir() + "/i8_start.q8";
+  REQUIRE(lsuv(with_data({"quantize", "--spec", spec, "--weights", weights, "--out", start}))
+              .exit_code == 0);
+
+  const Run before = lsuv(with_data({"stats", "--int8", start}));
+  INFO("stderr: " << before.err);
+  REQUIRE(before.exit_code == 0);
+  CHECK(before.out.find("(int8 accumulators, dequantised)") != std::string::npos);
+  const std::vector<double> start_stds = stats_stds(before.out);
+  REQUIRE(start_stds.size() == 5);
+  CHECK(std::fabs(start_stds[1] - 1.0) > 0.1);  // PyTorch's default init is far from unit std
+
+  const std::string normalised = scratch_dir() + "/i8_lsuv.q8";
+  const Run init = lsuv(with_data({"init", "--int8", start, "--out", normalised}));
+  INFO("stderr: " << init.err);
+  REQUIRE(init.exit_code == 0);
+  CHECK(init.out.find("LSUV in fixed point (seed variant) over 2 batches, 32 images") !=
+        std::string::npos);
+  CHECK(init.out.find("int8 model written to " + normalised) != std::string::npos);
+  const Run after = lsuv(with_data({"stats", "--int8", normalised}));
+  REQUIRE(after.exit_code == 0);
+  const std::vector<double> stds = stats_stds(after.out);
+  REQUIRE(stds.size() == 5);
+  for (const double std : stds) CHECK(std::fabs(std - 1.0) < 1e-3);  // on the calibration data
+  // The int8 file runs like any other.
+  const std::string input = write_images_npy("i8_in.npy", 4);
+  CHECK(lsuv({"forward", "--int8", normalised, "--input", input, "--output",
+              scratch_dir() + "/i8_out.npy"})
+            .exit_code == 0);
+
+  // Blank images: every layer is constant, nothing is written.
+  const std::string none = scratch_dir() + "/i8_none.q8";
+  const std::string blank = write_idx("i8_blank.idx", 16, true);
+  check_failure(
+      lsuv({"init", "--int8", start, "--out", none, "--images", blank, "--batch-size", "16"}),
+      "lsuv: int8 LSUV: zero_variance");
+  CHECK(!std::filesystem::exists(none));
+  check_failure(lsuv(with_data({"init", "--int8", start, "--out", none, "--orthonormal"})),
+                "lsuv: --int8 excludes --orthonormal");
+  check_failure(lsuv(with_data({"init", "--int8", start, "--out", none, "--layers", "avg"})),
+                "lsuv: --layers: 'avg' is a");
+  check_failure(lsuv(with_data({"init", "--out", none})), "lsuv: init needs --spec, or --int8");
+  check_failure(lsuv(with_data({"stats", "--int8", start, "--weights", weights})),
+                "lsuv: --weights excludes --int8");
+  check_failure(lsuv(with_data({"stats"})), "lsuv: stats needs --spec and --weights, or --int8");
+  std::string bytes = slurp(start);
+  bytes[bytes.size() / 3] ^= 0x10;
+  const std::string damaged = write_text("i8_damaged.q8", bytes);
+  check_failure(lsuv(with_data({"init", "--int8", damaged, "--out", none})),
+                "lsuv: loading " + damaged + ": CRC mismatch");
+  CHECK(!std::filesystem::exists(none));
 }
 
 TEST_CASE("cli: scratch directory removed") {

@@ -60,7 +60,8 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return text + (shape.size() == 1 ? ",)" : ")");
 }
 
-// The indices of the named layers; each must be a conv2d or linear op of the model.
+}  // namespace
+
 std::vector<std::int32_t> select_layers(const Model& model, const std::vector<std::string>& names) {
   std::vector<std::int32_t> indices;
   for (const std::string& name : names) {
@@ -82,8 +83,6 @@ bool normalised_any(const LsuvReport& report) {
   }
   return false;
 }
-
-}  // namespace
 
 void run_init(const InitCommand& command) {
   FileError error;

@@ -27,7 +27,8 @@ struct DataOptions {
 
 struct InitCommand {
   std::string spec;
-  std::string output;  // weights directory
+  std::string output;  // weights directory (with int8: the int8 model file)
+  std::string int8;    // an int8 model file (lsuv quantize): LSUV in fixed point instead
   DataOptions data;
   Initializer initializer = Initializer::pytorch_default;
   LsuvOptions lsuv;
@@ -39,6 +40,7 @@ struct InitCommand {
 struct StatsCommand {
   std::string spec;
   std::string weights;
+  std::string int8;  // an int8 model file instead of spec + weights
   DataOptions data;
 };
 
@@ -69,5 +71,9 @@ void run_fold(const FoldCommand& command);
 void check_file(Status status, const char* verb, const std::string& path, const FileError& error);
 IdxBatchSource make_source(const IdxImages& images, const DataOptions& data);
 void check_input_shape(const ModelSpec& spec, const IdxImages& images, const std::string& path);
+// --layers: the indices of the named ops, each a conv2d or linear op of the model.
+std::vector<std::int32_t> select_layers(const Model& model, const std::vector<std::string>& names);
+// Whether LSUV normalised at least one layer (converged or max_iterations).
+bool normalised_any(const LsuvReport& report);
 
 }  // namespace lsuv::cli

@@ -9,6 +9,7 @@
 #include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "cli/demo.hpp"
+#include "cli/int8_lsuv.hpp"
 #include "cli/option_checks.hpp"
 #include "cli/quantize.hpp"
 #include "cli/train.hpp"
@@ -101,12 +102,20 @@ int main(int argc, char** argv) {
   std::string variant = "seed";
   CLI::App* init_command = app.add_subcommand(
       "init", "Initialise a model from a spec, run LSUV on IDX data, write a weights directory");
-  init_command->add_option("--spec", init.spec, "model spec file")->required();
-  init_command->add_option("--out", init.output, "weights directory to write")->required();
+  CLI::Option* init_spec = init_command->add_option("--spec", init.spec, "model spec file");
+  CLI::Option* init_int8 = init_command->add_option(
+      "--int8", init.int8,
+      "int8 model file (lsuv quantize): LSUV in fixed point, --out the int8 file to write");
+  init_int8->excludes(init_spec);
+  init_command
+      ->add_option("--out", init.output,
+                   "weights directory to write (with --int8: the int8 model file)")
+      ->required();
   add_data_options(init_command, init.data, true);
   init_command->add_option("--init", initializer, "starting initialiser")
       ->check(CLI::IsMember({"pytorch_default", "he_normal", "orthonormal"}))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->excludes(init_int8);
   init_command->add_option("--variant", variant, "LSUV variant")
       ->check(CLI::IsMember({"seed", "paper"}))
       ->capture_default_str();
@@ -118,9 +127,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   std::string init_seed = "0";
   init_command->add_option("--seed", init_seed, "initialisation seed (0..2^64-1)")
-      ->capture_default_str();
-  init_command->add_flag("--orthonormal", init.lsuv.orthonormal_preinit,
-                         "orthonormal pre-init of each layer (the paper's step I)");
+      ->capture_default_str()
+      ->excludes(init_int8);
+  init_command
+      ->add_flag("--orthonormal", init.lsuv.orthonormal_preinit,
+                 "orthonormal pre-init of each layer (the paper's step I)")
+      ->excludes(init_int8);
   init_command->add_flag("--per-channel", init.lsuv.per_channel,
                          "normalise each output channel separately");
   init_command->add_flag("--skip-unnormalisable", init.lsuv.skip_unnormalisable_layers,
@@ -129,13 +141,21 @@ int main(int argc, char** argv) {
       ->add_option("--layers", init.layers,
                    "conv2d / linear layers LSUV normalises, by name (default: all)")
       ->delimiter(',');
-  init_command->add_flag("--no-lsuv", init.skip_lsuv, "only the starting initialiser");
+  init_command->add_flag("--no-lsuv", init.skip_lsuv, "only the starting initialiser")
+      ->excludes(init_int8);
 
   lsuv::cli::StatsCommand stats;
   CLI::App* stats_command = app.add_subcommand(
       "stats", "Per-layer output mean/std of a model (spec + weights) on IDX data");
-  stats_command->add_option("--spec", stats.spec, "model spec file")->required();
-  stats_command->add_option("--weights", stats.weights, "weights directory")->required();
+  CLI::Option* stats_spec = stats_command->add_option("--spec", stats.spec, "model spec file");
+  CLI::Option* stats_weights =
+      stats_command->add_option("--weights", stats.weights, "weights directory");
+  stats_command
+      ->add_option("--int8", stats.int8,
+                   "int8 model file (lsuv quantize) instead of spec + weights: its "
+                   "accumulators dequantised")
+      ->excludes(stats_spec)
+      ->excludes(stats_weights);
   add_data_options(stats_command, stats.data, false);
 
   lsuv::cli::FoldCommand fold;
@@ -235,10 +255,21 @@ int main(int argc, char** argv) {
         init.lsuv.tolerance = defaults.tolerance;
         init.lsuv.max_iterations = defaults.max_iterations;
       }
-      lsuv::cli::run_init(init);
+      if (!init.int8.empty()) {
+        lsuv::cli::run_init_int8(init);
+      } else {
+        if (init.spec.empty()) lsuv::cli::fail("init needs --spec, or --int8 FILE");
+        lsuv::cli::run_init(init);
+      }
     } else if (*stats_command) {
       check_data_options(stats.data);
-      lsuv::cli::run_stats(stats);
+      if (!stats.int8.empty()) {
+        lsuv::cli::run_stats_int8(stats);
+      } else {
+        if (stats.spec.empty() || stats.weights.empty())
+          lsuv::cli::fail("stats needs --spec and --weights, or --int8 FILE");
+        lsuv::cli::run_stats(stats);
+      }
     } else if (*fold_command) {
       lsuv::cli::run_fold(fold);
     } else if (*forward_command) {
