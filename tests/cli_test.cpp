@@ -763,7 +763,7 @@ TEST_CASE(
   const Run init = lsuv(with_data({"init", "--int8", start, "--out", normalised}));
   INFO("stderr: " << init.err);
   REQUIRE(init.exit_code == 0);
-  CHECK(init.out.find("LSUV in fixed point (seed variant) over 2 batches, 32 images") !=
+  CHECK(init.out.find("LSUV in fixed point (seed variant) over 2 batches, 32 images, ") !=
         std::string::npos);
   CHECK(init.out.find("int8 model written to " + normalised) != std::string::npos);
   const Run after = lsuv(with_data({"stats", "--int8", normalised}));

@@ -67,9 +67,11 @@ void run_init_int8(const InitCommand& command) {
   if (status == Status::unsupported)
     fail(command.int8 + ": the network has a residual Add, which LSUV in fixed point does not " +
          "handle yet (unsupported)");
-  std::printf("LSUV in fixed point (%s variant) over %d batches, %lld images:\n",
-              lsuv_variant_name(command.lsuv.variant), static_cast<int>(report.batches),
-              static_cast<long long>(report.images));
+  std::printf(
+      "LSUV in fixed point (%s variant) over %d batches, %lld images, %zu bytes of "
+      "scratch:\n",
+      lsuv_variant_name(command.lsuv.variant), static_cast<int>(report.batches),
+      static_cast<long long>(report.images), bytes);
   print_report(network.model, report, command.lsuv.per_channel);
   check(status, "int8 LSUV");
   if (!normalised_any(report))
