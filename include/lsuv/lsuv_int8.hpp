@@ -57,8 +57,9 @@ std::size_t lsuv_scratch_bytes(const QuantizedModel& model, const BatchSource& s
 // false). Errors: not_bound, invalid_argument (as the float LSUV), unsupported (see above:
 // orthonormal_preinit, LsuvCache::always, an Add), shape_mismatch, arena_too_small,
 // zero_variance / non_finite (a layer that cannot be normalised, unless
-// skip_unnormalisable_layers), any status the source returns. On every error the model's
-// parameters, scales and codes are as they were before the call.
+// skip_unnormalisable_layers), bad_format (the result would break the kernels' contract:
+// QuantizedModel::check_parameters, checked before returning), any status the source returns.
+// On every error the model's parameters, scales and codes are as they were before the call.
 Status lsuv_initialize(QuantizedModel& model, BatchSource& source, const LsuvOptions& options,
                        Arena& scratch, LsuvReport* report);
 
