@@ -85,10 +85,10 @@ const char* extension_in_use(CpuLevel level) {
   }
 }
 
-// The entries a supported level implements, with or without its extension (the CPU check is
-// the float table's: a level is supported when its float kernels are compiled in and the CPU
-// runs them), or null for an unsupported level.
-const I8Kernels* own_table(CpuLevel level, [[maybe_unused]] bool extension) {
+// The entries a supported level implements without its extension (the CPU check is the float
+// table's: a level is supported when its float kernels are compiled in and the CPU runs them),
+// or null for an unsupported level.
+const I8Kernels* plain_table(CpuLevel level) {
   if (level == CpuLevel::ref) return &kI8Reference;
   if (!cpu_level_supported(level)) return nullptr;
   switch (level) {
@@ -96,15 +96,8 @@ const I8Kernels* own_table(CpuLevel level, [[maybe_unused]] bool extension) {
     case CpuLevel::avx2:
       return &simd::kI8KernelsAvx2;
 #endif
-#if defined(LSUV_KERNELS_I8_AVX512_VNNI)
-    case CpuLevel::avx512:
-      return extension ? &simd::kI8KernelsAvx512Vnni : &kI8None;
-#endif
 #if defined(LSUV_KERNELS_I8_NEON)
     case CpuLevel::neon:
-#if defined(LSUV_KERNELS_I8_NEON_DOT)
-      if (extension) return &simd::kI8KernelsNeonDot;
-#endif
       return &simd::kI8KernelsNeon;
 #endif
     default:
@@ -112,7 +105,26 @@ const I8Kernels* own_table(CpuLevel level, [[maybe_unused]] bool extension) {
   }
 }
 
+// The entries of a supported level's extension on this CPU (laid over the level's plain
+// entries: an extension replaces only the kernels it speeds up), or null when it uses none.
+const I8Kernels* extension_table(CpuLevel level) {
+  if (plain_table(level) == nullptr || extension_in_use(level) == nullptr) return nullptr;
+  switch (level) {
+#if defined(LSUV_KERNELS_I8_AVX512_VNNI)
+    case CpuLevel::avx512:
+      return &simd::kI8KernelsAvx512Vnni;
+#endif
+#if defined(LSUV_KERNELS_I8_NEON_DOT)
+    case CpuLevel::neon:
+      return &simd::kI8KernelsNeonDot;
+#endif
+    default:
+      return nullptr;
+  }
+}
+
 struct Tables {
+  I8Kernels own[kLevels];
   I8Kernels table[kLevels];
   I8Kernels without_extension[kLevels];
   bool available[kLevels];
@@ -126,10 +138,11 @@ Tables build_tables() {
   const I8Kernels* below = nullptr;
   for (std::size_t i = 0; i < kLevels; ++i) {
     const CpuLevel level = kCpuLevels[i];
-    const I8Kernels* own = own_table(level, extension_in_use(level) != nullptr);
-    if (own == nullptr) continue;
-    const I8Kernels* plain = own_table(level, false);
-    t.table[i] = below != nullptr ? over(*own, *below) : *own;
+    const I8Kernels* plain = plain_table(level);
+    if (plain == nullptr) continue;
+    const I8Kernels* extension = extension_table(level);
+    t.own[i] = extension != nullptr ? over(*extension, *plain) : *plain;
+    t.table[i] = below != nullptr ? over(t.own[i], *below) : t.own[i];
     t.without_extension[i] = below != nullptr ? over(*plain, *below) : *plain;
     t.available[i] = true;
     below = &t.table[i];
@@ -156,7 +169,8 @@ const I8Kernels* i8_kernels_at(CpuLevel level) {
 }
 
 const I8Kernels* i8_kernels_own(CpuLevel level) {
-  return own_table(level, extension_in_use(level) != nullptr);
+  const std::size_t i = level_index(level);
+  return i < kLevels && tables().available[i] ? &tables().own[i] : nullptr;
 }
 
 const char* i8_extension(CpuLevel level) {

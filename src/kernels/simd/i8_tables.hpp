@@ -1,7 +1,8 @@
 // The int8 kernel tables of the SIMD levels, one per per-ISA TU (i8_<isa>.cpp, compiled with
 // that ISA's flags); i8_dispatch.cpp knows which exist from the LSUV_KERNELS_I8_<ISA> macros the
 // build sets. Each is a constant expression of the TU that defines it, so no code compiled for
-// an ISA runs before the CPU check. Entries left null fall back to the level below.
+// an ISA runs before the CPU check. Entries left null fall back to the level below (in an
+// extension's table, to the same level's plain table).
 #pragma once
 
 #include "kernels/i8_dispatch.hpp"
