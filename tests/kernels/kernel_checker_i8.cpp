@@ -437,84 +437,187 @@ TEST_CASE("int8 linear of every level is bit-exact to the reference on every cor
   }
 }
 
+// The input data of the pooling checks: uniform codes, only -128 and 127, and constant -128 or
+// 127 (int16 partial sums at their limits when windows pass 256 taps).
+enum class PoolData { random, extremes, all_min, all_max };
+constexpr PoolData kPoolData[] = {PoolData::random, PoolData::extremes, PoolData::all_min,
+                                  PoolData::all_max};
+
+std::vector<std::int8_t> pool_input(std::size_t n, PoolData data, std::mt19937& rng) {
+  std::vector<std::int8_t> x(n);
+  for (std::int8_t& v : x)
+    v = data == PoolData::random     ? random_int8(rng)
+        : data == PoolData::extremes ? random_extreme(rng)
+        : data == PoolData::all_min  ? std::int8_t{-128}
+                                     : std::int8_t{127};
+  return x;
+}
+
+const char* pool_data_name(PoolData data) {
+  return data == PoolData::random     ? "random"
+         : data == PoolData::extremes ? "extremes"
+         : data == PoolData::all_min  ? "all -128"
+                                      : "all 127";
+}
+
+// Channels below, at and around the 16-channel blocks (an overlapping last block), windows from
+// 1x1 to 17x17 (more than 256 taps), non-square windows and strides, padding up to windows
+// wholly in the padding (max -128, average the zero point).
 TEST_CASE("int8 pooling of every level is bit-exact to the reference, extremes and padding") {
   std::mt19937 rng(20243);
   struct PoolCase {
-    std::int32_t batch, in_h, in_w, channels, kernel, stride, pad;
+    std::int32_t batch, in_h, in_w, channels, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
   };
-  const PoolCase cases[] = {
-      {2, 8, 8, 3, 2, 2, 0},  {1, 9, 7, 8, 3, 2, 1},   {3, 5, 5, 17, 3, 1, 1},
-      {1, 6, 6, 33, 2, 2, 1}, {2, 11, 9, 16, 3, 3, 0}, {1, 4, 4, 1, 4, 4, 0},
-      {1, 7, 7, 40, 5, 2, 2}, {1, 9, 9, 64, 9, 1, 4},  {1, 3, 3, 65, 3, 1, 1}};
+  const PoolCase cases[] = {{2, 8, 8, 3, 2, 2, 2, 2, 0, 0},     {1, 9, 7, 8, 3, 3, 2, 2, 1, 1},
+                            {3, 5, 5, 17, 3, 3, 1, 1, 1, 1},    {1, 6, 6, 33, 2, 2, 2, 2, 1, 1},
+                            {2, 11, 9, 16, 3, 3, 3, 3, 0, 0},   {1, 4, 4, 1, 4, 4, 4, 4, 0, 0},
+                            {1, 7, 7, 40, 5, 5, 2, 2, 2, 2},    {1, 9, 9, 64, 9, 9, 1, 1, 4, 4},
+                            {1, 3, 3, 65, 3, 3, 1, 1, 1, 1},    {1, 5, 6, 15, 1, 1, 1, 1, 0, 0},
+                            {2, 7, 5, 31, 2, 3, 1, 2, 1, 0},    {1, 6, 9, 24, 3, 2, 2, 3, 0, 1},
+                            {1, 3, 3, 20, 2, 2, 1, 1, 2, 2},    {1, 17, 17, 16, 17, 17, 1, 1, 0, 0},
+                            {1, 18, 17, 18, 17, 16, 1, 2, 1, 8}};
   for (const PoolCase& c : cases) {
     kernels::Pool2dParams p{};
     p.batch = c.batch;
     p.in_h = c.in_h;
     p.in_w = c.in_w;
     p.channels = c.channels;
-    p.kernel_h = p.kernel_w = c.kernel;
-    p.stride_h = p.stride_w = c.stride;
-    p.pad_h = p.pad_w = c.pad;
-    p.out_h = (c.in_h + 2 * c.pad - c.kernel) / c.stride + 1;
-    p.out_w = (c.in_w + 2 * c.pad - c.kernel) / c.stride + 1;
+    p.kernel_h = c.kernel_h;
+    p.kernel_w = c.kernel_w;
+    p.stride_h = c.stride_h;
+    p.stride_w = c.stride_w;
+    p.pad_h = c.pad_h;
+    p.pad_w = c.pad_w;
+    p.out_h = (c.in_h + 2 * c.pad_h - c.kernel_h) / c.stride_h + 1;
+    p.out_w = (c.in_w + 2 * c.pad_w - c.kernel_w) / c.stride_w + 1;
     const std::size_t in_n = static_cast<std::size_t>(c.batch) * c.in_h * c.in_w * c.channels;
     const std::size_t out_n = static_cast<std::size_t>(c.batch) * p.out_h * p.out_w * c.channels;
-    for (bool extremes : {false, true}) {
-      std::vector<std::int8_t> x(in_n);
-      for (std::int8_t& v : x) v = extremes ? random_extreme(rng) : random_int8(rng);
+    for (PoolData data : kPoolData) {
+      const std::vector<std::int8_t> x = pool_input(in_n, data, rng);
+      std::vector<std::int8_t> want_max(out_n);
+      kernels::max_pool2d_i8_ref(p, x.data(), want_max.data());
       for (std::int32_t zero_point : {-128, 0, 127}) {
-        std::vector<std::int8_t> want_max(out_n), want_avg(out_n);
-        kernels::max_pool2d_i8_ref(p, x.data(), want_max.data());
+        std::vector<std::int8_t> want_avg(out_n);
         kernels::avg_pool2d_i8_ref(p, x.data(), zero_point, want_avg.data());
         for (const Variant& variant : simd_variants()) {
           const I8Kernels& k = *variant.table;
-          const Verdict max_v =
-              compare_runs(want_max, [&](std::int8_t* out) { k.max_pool2d(p, x.data(), out); });
-          const Verdict avg_v = compare_runs(
-              want_avg, [&](std::int8_t* out) { k.avg_pool2d(p, x.data(), zero_point, out); });
-          const std::string what = variant.name + " pool " + std::to_string(c.kernel) + " stride " +
-                                   std::to_string(c.stride) + " pad " + std::to_string(c.pad) +
-                                   " C " + std::to_string(c.channels) + " zp " +
-                                   std::to_string(zero_point) + (extremes ? " extremes" : "");
-          require_verdict(max_v, what + " max");
-          require_verdict(avg_v, what + " avg");
+          const std::string what = variant.name + " pool " + std::to_string(c.kernel_h) + "x" +
+                                   std::to_string(c.kernel_w) + " stride " +
+                                   std::to_string(c.stride_h) + "," + std::to_string(c.stride_w) +
+                                   " pad " + std::to_string(c.pad_h) + "," +
+                                   std::to_string(c.pad_w) + " C " + std::to_string(c.channels) +
+                                   " zp " + std::to_string(zero_point) + " " + pool_data_name(data);
+          if (zero_point == 0)
+            require_verdict(
+                compare_runs(want_max, [&](std::int8_t* out) { k.max_pool2d(p, x.data(), out); }),
+                what + " max");
+          require_verdict(
+              compare_runs(want_avg,
+                           [&](std::int8_t* out) { k.avg_pool2d(p, x.data(), zero_point, out); }),
+              what + " avg");
         }
-      }
-    }
-  }
-  for (std::int32_t channels : {1, 3, 4, 8, 15, 16, 17, 31, 32, 33, 64, 65, 100}) {
-    for (std::int32_t pixels : {1, 7, 49, 64}) {
-      const std::int32_t batch = 2;
-      std::vector<std::int8_t> x(static_cast<std::size_t>(batch) * pixels * channels);
-      for (std::int8_t& v : x) v = (channels & 1) ? random_extreme(rng) : random_int8(rng);
-      std::vector<std::int8_t> want(static_cast<std::size_t>(batch) * channels);
-      kernels::global_avg_pool_i8_ref(batch, pixels, channels, x.data(), want.data());
-      for (const Variant& variant : simd_variants()) {
-        const I8Kernels& k = *variant.table;
-        require_verdict(compare_runs(want,
-                                     [&](std::int8_t* out) {
-                                       k.global_avg_pool(batch, pixels, channels, x.data(), out);
-                                     }),
-                        variant.name + " global pool C " + std::to_string(channels) + " pixels " +
-                            std::to_string(pixels));
       }
     }
   }
 }
 
-kernels::AddI8Params random_add(std::int32_t count, bool extremes, std::mt19937& rng) {
+// Pixel counts on both sides of 256 (where int16 partial sums are widened) and large divisors
+// for the corrected float reciprocal; channels below, at and around the 16-channel blocks.
+TEST_CASE("int8 global average pooling of every level is bit-exact to the reference") {
+  std::mt19937 rng(20246);
+  const auto check = [&](std::int32_t batch, std::int32_t pixels, std::int32_t channels,
+                         const std::vector<std::int8_t>& x, const std::string& data) {
+    std::vector<std::int8_t> want(static_cast<std::size_t>(batch) * channels);
+    kernels::global_avg_pool_i8_ref(batch, pixels, channels, x.data(), want.data());
+    for (const Variant& variant : simd_variants()) {
+      const I8Kernels& k = *variant.table;
+      require_verdict(compare_runs(want,
+                                   [&](std::int8_t* out) {
+                                     k.global_avg_pool(batch, pixels, channels, x.data(), out);
+                                   }),
+                      variant.name + " global pool C " + std::to_string(channels) + " pixels " +
+                          std::to_string(pixels) + " " + data);
+    }
+  };
+  const auto check_data = [&](std::int32_t batch, std::int32_t pixels, std::int32_t channels,
+                              PoolData data) {
+    check(batch, pixels, channels,
+          pool_input(static_cast<std::size_t>(batch) * pixels * channels, data, rng),
+          pool_data_name(data));
+  };
+  for (std::int32_t channels : {1, 3, 4, 8, 15, 16, 17, 31, 32, 33, 64, 65, 100})
+    for (std::int32_t pixels : {1, 2, 7, 49, 64})
+      check_data(2, pixels, channels, (channels & 1) ? PoolData::extremes : PoolData::random);
+  for (PoolData data : kPoolData)
+    for (std::int32_t pixels : {255, 256, 257, 1000, 4099}) check_data(1, pixels, 17, data);
+  // Inputs whose channel c sums to sums[c]: each pixel holds floor or ceil of the mean.
+  const auto with_sums = [](std::int32_t pixels, const std::vector<std::int32_t>& sums) {
+    const std::size_t channels = sums.size();
+    std::vector<std::int8_t> x(static_cast<std::size_t>(pixels) * channels);
+    for (std::size_t c = 0; c < channels; ++c) {
+      const std::int32_t magnitude = sums[c] < 0 ? -sums[c] : sums[c];
+      const std::int32_t sign = sums[c] < 0 ? -1 : 1;
+      for (std::int32_t i = 0; i < pixels; ++i)
+        x[static_cast<std::size_t>(i) * channels + c] = static_cast<std::int8_t>(
+            sign * (magnitude / pixels + (i < magnitude % pixels ? 1 : 0)));
+    }
+    return x;
+  };
+  // The float estimate one too low: a = |sum| + 30 = 61 k, and k * 61 * (1 / 61.0f) truncates to
+  // k - 1 for most k (for k = 1 to 16 here, both signs).
+  std::vector<std::int32_t> low(32);
+  for (std::int32_t c = 0; c < 32; ++c) low[c] = ((c / 2 + 1) * 61 - 30) * (c & 1 ? -1 : 1);
+  REQUIRE(static_cast<std::int32_t>(61.0f * (1.0f / 61)) == 0);
+  check(1, 61, 32, with_sums(61, low), "float estimate one too low");
+  // One too high: a = |sum| + 51560 = 127 * 103121 - 1, whose estimate rounds up to 127; the
+  // exact quotient is 126.
+  constexpr std::int32_t kPixels = 103121;
+  REQUIRE(kernels::rounded_division(13044806, kPixels) == 126);
+  REQUIRE(static_cast<std::int32_t>(13096366.0f * (1.0f / kPixels)) == 127);
+  const std::vector<std::int32_t> high = {
+      13044806, -13044806, 13044806, -13044806, 13044806, -13044806, 13044806, -13044806,
+      13044806, -13044806, 13044806, -13044806, 13044806, -13044806, 13044806, -13044806};
+  check(1, kPixels, 16, with_sums(kPixels, high), "float estimate one too high");
+}
+
+// The parameters of the add checks: random ones in TFLite's ranges; extremes (multipliers
+// 2^31 - 1, zero points -128 and 127, outputs saturating at the range); and corners of the
+// arithmetic: multipliers 2^31 - 1, 2^30, 2^30 + 1 and 0, input shifts 0 to -31, left shifts 0
+// and 20, output shifts from -31 up to +30 (the saturating left shift of the sum).
+enum class AddCorner { random, extremes, corners };
+constexpr AddCorner kAddCorners[] = {AddCorner::random, AddCorner::extremes, AddCorner::corners};
+
+const char* add_corner_name(AddCorner c) {
+  return c == AddCorner::random ? "random" : c == AddCorner::extremes ? "extremes" : "corners";
+}
+
+kernels::AddI8Params random_add(std::int32_t count, AddCorner corner, std::mt19937& rng) {
   kernels::AddI8Params a;
   a.count = count;
+  const bool extremes = corner == AddCorner::extremes;
   std::uniform_int_distribution<std::int32_t> multiplier(1 << 30, kernels::kInt32Max);
+  constexpr std::int32_t kMultipliers[] = {kernels::kInt32Max, 1 << 30, (1 << 30) + 1, 0};
+  constexpr std::int32_t kInputShifts[] = {0, -31, -1, -30, -7};
+  constexpr std::int32_t kOutputShifts[] = {-31, -20, -1, 0, 1, 12, 30};
+  if (corner == AddCorner::corners) a.left_shift = (rng() & 1) ? 20 : 0;
   for (std::int32_t k = 0; k < count; ++k) {
-    a.input_zero_point[k] = extremes ? ((k & 1) ? 127 : -128) : random_int8(rng);
-    a.input_multiplier[k] = extremes ? kernels::kInt32Max : multiplier(rng);
-    a.input_shift[k] = extremes ? 0 : std::uniform_int_distribution<std::int32_t>(-3, 0)(rng);
+    a.input_zero_point[k] = corner != AddCorner::random ? ((k & 1) ? 127 : -128) : random_int8(rng);
+    a.input_multiplier[k] = extremes                      ? kernels::kInt32Max
+                            : corner == AddCorner::random ? multiplier(rng)
+                                                          : kMultipliers[rng() % 4];
+    a.input_shift[k] = extremes ? 0
+                       : corner == AddCorner::random
+                           ? std::uniform_int_distribution<std::int32_t>(-3, 0)(rng)
+                           : kInputShifts[rng() % 5];
   }
-  a.output_multiplier = extremes ? kernels::kInt32Max : multiplier(rng);
-  a.output_shift = extremes ? -20 : std::uniform_int_distribution<std::int32_t>(-22, -17)(rng);
+  a.output_multiplier = corner == AddCorner::random ? multiplier(rng) : kernels::kInt32Max;
+  a.output_shift = extremes ? -20
+                   : corner == AddCorner::random
+                       ? std::uniform_int_distribution<std::int32_t>(-22, -17)(rng)
+                       : kOutputShifts[rng() % 7];
   a.output_zero_point = extremes ? 127 : random_int8(rng);
   if (rng() & 1) a.output_min = a.output_zero_point;
+  if (corner == AddCorner::corners && (rng() & 1)) a.output_max = a.output_min;
   return a;
 }
 
@@ -522,20 +625,21 @@ TEST_CASE("int8 add and clamp of every level are bit-exact to the reference, in 
   std::mt19937 rng(20244);
   for (std::size_t n : {1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 257}) {
     for (std::int32_t count = 2; count <= kernels::kMaxAddInputs; ++count) {
-      for (bool extremes : {false, true}) {
+      for (AddCorner corner : kAddCorners) {
         std::vector<std::vector<std::int8_t>> x(count, std::vector<std::int8_t>(n));
         std::vector<const std::int8_t*> inputs;
         for (auto& v : x) {
-          for (std::int8_t& e : v) e = extremes ? random_extreme(rng) : random_int8(rng);
+          for (std::int8_t& e : v)
+            e = corner != AddCorner::random ? random_extreme(rng) : random_int8(rng);
           inputs.push_back(v.data());
         }
-        const kernels::AddI8Params a = random_add(count, extremes, rng);
+        const kernels::AddI8Params a = random_add(count, corner, rng);
         std::vector<std::int8_t> want(n);
         kernels::add_i8_ref(n, inputs.data(), a, want.data());
         for (const Variant& variant : simd_variants()) {
           const I8Kernels& k = *variant.table;
           const std::string what = variant.name + " add n " + std::to_string(n) + " inputs " +
-                                   std::to_string(count) + (extremes ? " extremes" : "");
+                                   std::to_string(count) + " " + add_corner_name(corner);
           require_verdict(
               compare_runs(want, [&](std::int8_t* out) { k.add(n, inputs.data(), a, out); }), what);
           std::vector<std::int8_t> in_place = x[0];

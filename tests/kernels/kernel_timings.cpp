@@ -106,6 +106,32 @@ TEST_CASE("kernel timings int8" * doctest::skip()) {
                   lsuv::cpu_level_name(best));
     }
   }
+  // add and pooling, against the int8 reference: a residual add of ResNet-8's size, pooling
+  // of the seed's last feature map (19x19x32, batch 64).
+  const auto against_reference = [&](const char* what, auto seconds) {
+    const double ref = seconds(lsuv::kernels::i8_kernels_at(CpuLevel::ref));
+    for (const Table& table : tables) {
+      const double t = seconds(table.k);
+      CHECK(t > 0.0);
+      std::printf("int8 %-36s %-12s %9.1f us x%.1f ref\n", what, table.name.c_str(), t * 1e6,
+                  ref / t);
+    }
+  };
+  using lsuv::kernels::I8Kernels;
+  const lsuv::bench::PoolShape seed_map = {64, 19, 19, 32, 2, 2};
+  const lsuv::bench::PoolShape seed_map_3x3 = {64, 19, 19, 32, 3, 1};
+  against_reference("add 2 inputs, 64x16x16x32", [](const I8Kernels* k) {
+    return lsuv::bench::time_add_i8(k, 64 * 16 * 16 * 32, 2);
+  });
+  against_reference("max_pool2d 64x19x19x32 k2 s2", [&](const I8Kernels* k) {
+    return lsuv::bench::time_max_pool2d_i8(k, seed_map);
+  });
+  against_reference("avg_pool2d 64x19x19x32 k3 s1", [&](const I8Kernels* k) {
+    return lsuv::bench::time_avg_pool2d_i8(k, seed_map_3x3);
+  });
+  against_reference("global_avg_pool 64x19x19x32", [&](const I8Kernels* k) {
+    return lsuv::bench::time_global_avg_pool_i8(k, seed_map);
+  });
 }
 
 }  // namespace

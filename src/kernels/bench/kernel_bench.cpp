@@ -287,6 +287,110 @@ KernelTiming time_linear_i8(const kernels::I8Kernels* k, std::int32_t batch,
   return t;
 }
 
+namespace {
+
+struct AddRun {
+  const kernels::I8Kernels* k;
+  std::size_t n;
+  std::vector<std::vector<std::int8_t>> inputs;
+  std::vector<const std::int8_t*> pointers;
+  std::vector<std::int8_t> output;
+  kernels::AddI8Params params;
+};
+
+// TFLite's add parameters for the given scales (i8_params.hpp): s = 2 * max scale.
+kernels::AddI8Params add_params(std::int32_t count) {
+  kernels::AddI8Params a;
+  a.count = count;
+  const double s = 2.0 * 0.05, output_scale = 0.08;
+  for (std::int32_t k = 0; k < count; ++k) {
+    const kernels::QuantizedMultiplier q = kernels::quantize_multiplier((k & 1 ? 0.03 : 0.05) / s);
+    a.input_zero_point[k] = k & 1 ? 5 : -3;
+    a.input_multiplier[k] = q.multiplier;
+    a.input_shift[k] = q.shift;
+  }
+  const kernels::QuantizedMultiplier q =
+      kernels::quantize_multiplier(s / (std::ldexp(1.0, a.left_shift) * output_scale));
+  a.output_multiplier = q.multiplier;
+  a.output_shift = q.shift;
+  a.output_zero_point = -1;
+  return a;
+}
+
+struct PoolRun {
+  const kernels::I8Kernels* k;
+  kernels::Pool2dParams p;
+  std::vector<std::int8_t> input, output;
+};
+
+PoolRun make_pool_run(const kernels::I8Kernels* k, const PoolShape& s) {
+  PoolRun run{};
+  run.k = k;
+  kernels::Pool2dParams& p = run.p;
+  p.batch = s.batch;
+  p.in_h = s.in_h;
+  p.in_w = s.in_w;
+  p.channels = s.channels;
+  p.kernel_h = p.kernel_w = s.kernel;
+  p.stride_h = p.stride_w = s.stride;
+  p.out_h = (s.in_h - s.kernel) / s.stride + 1;
+  p.out_w = (s.in_w - s.kernel) / s.stride + 1;
+  run.input = random_codes(static_cast<std::size_t>(s.batch) * s.in_h * s.in_w * s.channels, 3);
+  run.output.assign(static_cast<std::size_t>(s.batch) * p.out_h * p.out_w * s.channels, 0);
+  return run;
+}
+
+}  // namespace
+
+double time_add_i8(const kernels::I8Kernels* k, std::size_t n, std::int32_t inputs) {
+  if (k == nullptr) return 0.0;
+  AddRun run{k, n, {}, {}, std::vector<std::int8_t>(n), add_params(inputs)};
+  for (std::int32_t i = 0; i < inputs; ++i) {
+    run.inputs.push_back(random_codes(n, 4 + static_cast<std::uint32_t>(i)));
+    run.pointers.push_back(run.inputs.back().data());
+  }
+  return median_seconds_per_call(
+      [](void* c) {
+        auto* r = static_cast<AddRun*>(c);
+        r->k->add(r->n, r->pointers.data(), r->params, r->output.data());
+      },
+      &run);
+}
+
+double time_max_pool2d_i8(const kernels::I8Kernels* k, const PoolShape& shape) {
+  if (k == nullptr) return 0.0;
+  PoolRun run = make_pool_run(k, shape);
+  return median_seconds_per_call(
+      [](void* c) {
+        auto* r = static_cast<PoolRun*>(c);
+        r->k->max_pool2d(r->p, r->input.data(), r->output.data());
+      },
+      &run);
+}
+
+double time_avg_pool2d_i8(const kernels::I8Kernels* k, const PoolShape& shape) {
+  if (k == nullptr) return 0.0;
+  PoolRun run = make_pool_run(k, shape);
+  return median_seconds_per_call(
+      [](void* c) {
+        auto* r = static_cast<PoolRun*>(c);
+        r->k->avg_pool2d(r->p, r->input.data(), -7, r->output.data());
+      },
+      &run);
+}
+
+double time_global_avg_pool_i8(const kernels::I8Kernels* k, const PoolShape& shape) {
+  if (k == nullptr) return 0.0;
+  PoolRun run = make_pool_run(k, shape);
+  return median_seconds_per_call(
+      [](void* c) {
+        auto* r = static_cast<PoolRun*>(c);
+        r->k->global_avg_pool(r->p.batch, r->p.in_h * r->p.in_w, r->p.channels, r->input.data(),
+                              r->output.data());
+      },
+      &run);
+}
+
 StatisticsCost time_channel_statistics(CpuLevel level, const ConvShape& shape) {
   ConvRun run;
   if (!make_conv_run(level, shape, &run)) return {};

@@ -59,6 +59,18 @@ KernelTiming time_conv2d_i8(const kernels::I8Kernels* k, const ConvShape& shape)
 KernelTiming time_linear_i8(const kernels::I8Kernels* k, std::int32_t batch,
                             std::int32_t in_features, std::int32_t out_features);
 
+// The int8 add, max_pool2d, avg_pool2d and global_avg_pool of one int8 table on random codes:
+// an add of `inputs` tensors of n elements (TFLite's parameters for scales 0.05 and 0.03 into
+// 0.08); pooling windows of `kernel` x `kernel` with `stride` (no padding) over an NHWC batch, and
+// the global average over all its pixels. Seconds per call (median); zero for a null table.
+double time_add_i8(const kernels::I8Kernels* k, std::size_t n, std::int32_t inputs);
+struct PoolShape {
+  std::int32_t batch, in_h, in_w, channels, kernel, stride;
+};
+double time_max_pool2d_i8(const kernels::I8Kernels* k, const PoolShape& shape);
+double time_avg_pool2d_i8(const kernels::I8Kernels* k, const PoolShape& shape);
+double time_global_avg_pool_i8(const kernels::I8Kernels* k, const PoolShape& shape);
+
 // Per-channel statistics of a convolution's output against the convolution itself, both at
 // `level`: fused into the convolution's output stage (what LSUV uses; its cost is the fused
 // call's time minus the plain call's), and as a separate add_channel_moments pass over the

@@ -59,6 +59,15 @@ inline __m256i multiply_by_quantized_multiplier8(__m256i x, __m256i multiplier, 
   return _mm256_sub_epi32(_mm256_srav_epi32(high, right), _mm256_cmpgt_epi32(remainder, threshold));
 }
 
+// 8 int32 lanes already in [-128, 127] into 8 bytes.
+inline void store_bytes8(__m256i v, std::int8_t* out) {
+  const __m256i words = _mm256_packs_epi32(v, v);
+  const __m256i bytes = _mm256_packs_epi16(words, words);
+  const __m128i both =
+      _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), both);
+}
+
 // The epilogue of 8 accumulators into 8 bytes: requantise, add the zero point, clamp. Clamping
 // to [lo - zp, hi - zp] before adding zp is the reference's clamp of the exact sum.
 inline void requantize8(const std::int32_t* acc, const std::int32_t* multiplier,
@@ -68,12 +77,7 @@ inline void requantize8(const std::int32_t* acc, const std::int32_t* multiplier,
       multiply_by_quantized_multiplier8(load8x32(acc), load8x32(multiplier), load8x32(shift));
   v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(lo - zero_point)),
                        _mm256_set1_epi32(hi - zero_point));
-  v = _mm256_add_epi32(v, _mm256_set1_epi32(zero_point));
-  const __m256i words = _mm256_packs_epi32(v, v);
-  const __m256i bytes = _mm256_packs_epi16(words, words);
-  const __m128i both =
-      _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
-  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), both);
+  store_bytes8(_mm256_add_epi32(v, _mm256_set1_epi32(zero_point)), out);
 }
 
 // count accumulators (any count) into count bytes; the last partial 8 go through a copy.
