@@ -68,10 +68,15 @@ bool cpu_has_dot_product() {
 }
 #endif
 
-// The int8 extension a level uses on this CPU (i8_dispatch.hpp), or null: AVX512-VNNI on the
-// avx512 level, the dot product on aarch64's neon level. The float chain never looks at these.
+// The int8 extension a level uses on this CPU (i8_dispatch.hpp), or null: SSE4.1 on the sse2
+// level, AVX512-VNNI on the avx512 level, the dot product on aarch64's neon level. The float
+// chain never looks at these.
 const char* extension_in_use(CpuLevel level) {
   switch (level) {
+#if defined(LSUV_KERNELS_I8_SSE41)
+    case CpuLevel::sse2:
+      return __builtin_cpu_supports("sse4.1") ? "sse4.1" : nullptr;
+#endif
 #if defined(LSUV_KERNELS_I8_AVX512_VNNI)
     case CpuLevel::avx512:
       return __builtin_cpu_supports("avx512vnni") ? "vnni" : nullptr;
@@ -110,6 +115,10 @@ const I8Kernels* plain_table(CpuLevel level) {
 const I8Kernels* extension_table(CpuLevel level) {
   if (plain_table(level) == nullptr || extension_in_use(level) == nullptr) return nullptr;
   switch (level) {
+#if defined(LSUV_KERNELS_I8_SSE41)
+    case CpuLevel::sse2:
+      return &simd::kI8KernelsSse41;
+#endif
 #if defined(LSUV_KERNELS_I8_AVX512_VNNI)
     case CpuLevel::avx512:
       return &simd::kI8KernelsAvx512Vnni;

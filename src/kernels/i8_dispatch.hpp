@@ -6,13 +6,14 @@
 //
 // Int8 extensions: an instruction set extension that only int8 kernels need does not become a
 // level of its own (the chain stays the float one). A level's int8 table uses its extension when
-// the CPU has it: the avx512 level uses AVX512-VNNI (vpdpbusd; without it the level keeps the
-// avx2 level's int8 kernels), aarch64's neon level the dot product (sdot; without it the vmull
-// kernels); the extension's entries lie over the level's plain ones, so it replaces only the
-// kernels it speeds up (conv2d, linear). i8_kernels_without_extension gives the same level's table
-// as on a CPU without the extension, so the kernel checker tests both variants on a CPU that has
-// it. AVX-VNNI (the VEX form, on cores without AVX-512) is not used: the avx2 level keeps
-// madd_epi16 there.
+// the CPU has it: the sse2 level uses SSE4.1 (pmovsxbw for madd_epi16; without it the level
+// keeps the reference's int8 kernels), the avx512 level AVX512-VNNI (vpdpbusd; without it the
+// level keeps the avx2 level's int8 kernels), aarch64's neon level the dot product (sdot; without
+// it the vmull kernels); the extension's entries lie over the level's plain ones, so it replaces
+// only the kernels it speeds up (conv2d, linear). i8_kernels_without_extension gives the same
+// level's table as on a CPU without the extension, so the kernel checker tests both variants on a
+// CPU that has it. AVX-VNNI (the VEX form, on cores without AVX-512) is not used: the avx2 level
+// keeps madd_epi16 there.
 #pragma once
 
 #include <cstddef>

@@ -795,6 +795,12 @@ TEST_CASE("int8 tables: each level's own entries over the level below, the refer
            kernels::i8_kernels_at(CpuLevel::avx2)->conv2d));
   }
   CHECK(kernels::i8_extension(CpuLevel::avx2) == nullptr);
+  // SSE4.1 is the sse2 level's extension: used exactly when the CPU has it (under qemu -cpu
+  // Conroe, a Core 2 without it, the level's int8 kernels are the reference's).
+  REQUIRE(kernels::i8_kernels_at(CpuLevel::sse2) != nullptr);
+  CHECK((kernels::i8_extension(CpuLevel::sse2) != nullptr) ==
+        (__builtin_cpu_supports("sse4.1") != 0));
+  CHECK((kernels::i8_kernels_without_extension(CpuLevel::sse2)->linear == &kernels::linear_i8_ref));
 #endif
   // The table in use follows the level limit, as the float table does.
   const CpuLevel in_use = lsuv::cpu_level();

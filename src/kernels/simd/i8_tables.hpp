@@ -9,6 +9,7 @@
 
 namespace lsuv::kernels::simd {
 
+extern const I8Kernels kI8KernelsSse41;       // madd_epi16 in 128 bits (SSE4.1, in the sse2 level)
 extern const I8Kernels kI8KernelsAvx2;        // madd_epi16 on centred int16 activations
 extern const I8Kernels kI8KernelsAvx512Vnni;  // vpdpbusd (AVX-512 F/BW/VL + VNNI)
 extern const I8Kernels kI8KernelsNeon;        // vmull_s8 / vpadalq_s16 (armv7 and aarch64)
