@@ -44,24 +44,24 @@ struct I8PoolAddAvx2 {
       for (std::int32_t k = 0; k < count; ++k) {
         zero_point[k] = _mm256_set1_epi32(a.input_zero_point[k]);
         multiplier[k] = _mm256_set1_epi32(a.input_multiplier[k]);
-        shift[k] = _mm256_set1_epi32(a.input_shift[k]);
+        right[k] = _mm256_set1_epi32(-a.input_shift[k]);
       }
     }
     std::int32_t count;
     __m128i left_shift;
-    __m256i zero_point[kMaxAddInputs], multiplier[kMaxAddInputs], shift[kMaxAddInputs];
+    __m256i zero_point[kMaxAddInputs], multiplier[kMaxAddInputs], right[kMaxAddInputs];
     __m256i output_multiplier, output_shift, lo, hi, output_zero_point;
   };
 
-  // The centred inputs times 2^left_shift fit in 28 bits: the shift loses nothing.
+  // The centred inputs times 2^left_shift fit in 28 bits: the shift loses nothing. Input shifts
+  // are at most 0, so an input's requantisation has no left shift to saturate.
   static void add_lanes(const AddConstants& c, const std::int8_t* const* xs, std::int8_t* out) {
     __m256i sum = _mm256_setzero_si256();
     for (std::int32_t k = 0; k < c.count; ++k) {
       const __m256i x =
           _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(xs[k])));
       const __m256i centred = _mm256_sll_epi32(_mm256_sub_epi32(x, c.zero_point[k]), c.left_shift);
-      sum = _mm256_add_epi32(
-          sum, multiply_by_quantized_multiplier8(centred, c.multiplier[k], c.shift[k]));
+      sum = _mm256_add_epi32(sum, rounding_high_mul_divide8(centred, c.multiplier[k], c.right[k]));
     }
     __m256i v = multiply_by_quantized_multiplier8(sum, c.output_multiplier, c.output_shift);
     v = _mm256_min_epi32(_mm256_max_epi32(v, c.lo), c.hi);

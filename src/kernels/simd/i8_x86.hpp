@@ -28,18 +28,12 @@ inline std::int32_t load_u32(const void* p) {
   return v;
 }
 
-// fixed_point.hpp's multiply_by_quantized_multiplier on 8 lanes, bit for bit.
-inline __m256i multiply_by_quantized_multiplier8(__m256i x, __m256i multiplier, __m256i shift) {
+// fixed_point.hpp's saturating_rounding_doubling_high_mul, then rounding_divide_by_pot by
+// `right` (each lane in [0, 31]), on 8 lanes bit for bit: multiply_by_quantized_multiplier for
+// a shift of -right.
+inline __m256i rounding_high_mul_divide8(__m256i a, __m256i multiplier, __m256i right) {
   const __m256i zero = _mm256_setzero_si256();
   const __m256i one = _mm256_set1_epi32(1);
-  const __m256i left = _mm256_max_epi32(shift, zero);
-  const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-  // saturating_left_shift: the shift lost no bits exactly when shifting back restores x.
-  const __m256i shifted = _mm256_sllv_epi32(x, left);
-  const __m256i kept = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
-  const __m256i saturated =
-      _mm256_xor_si256(_mm256_set1_epi32(kInt32Max), _mm256_srai_epi32(x, 31));
-  const __m256i a = _mm256_blendv_epi8(saturated, shifted, kept);
   // saturating_rounding_doubling_high_mul: floor((a * b + 2^30) / 2^31) is bits 31..62 of the
   // 64-bit sum (an exact signed product); even lanes end in the low halves, odd in the high.
   const __m256i nudge = _mm256_set1_epi64x(std::int64_t{1} << 30);
@@ -57,6 +51,19 @@ inline __m256i multiply_by_quantized_multiplier8(__m256i x, __m256i multiplier, 
   const __m256i threshold =
       _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(zero, high));
   return _mm256_sub_epi32(_mm256_srav_epi32(high, right), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+// fixed_point.hpp's multiply_by_quantized_multiplier on 8 lanes, bit for bit.
+inline __m256i multiply_by_quantized_multiplier8(__m256i x, __m256i multiplier, __m256i shift) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i left = _mm256_max_epi32(shift, zero);
+  const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+  // saturating_left_shift: the shift lost no bits exactly when shifting back restores x.
+  const __m256i shifted = _mm256_sllv_epi32(x, left);
+  const __m256i kept = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
+  const __m256i saturated =
+      _mm256_xor_si256(_mm256_set1_epi32(kInt32Max), _mm256_srai_epi32(x, 31));
+  return rounding_high_mul_divide8(_mm256_blendv_epi8(saturated, shifted, kept), multiplier, right);
 }
 
 // 8 int32 lanes already in [-128, 127] into 8 bytes.
