@@ -74,8 +74,12 @@ struct TrainingOp {
   bool trains_bias = false;     // conv2d / linear bias, batch_norm2d beta
   bool needs_gradient = false;  // its output's gradient is computed (its backward runs)
   bool fuses_next = false;      // the next op is a clamp run in this op's epilogue
-  bool in_place = false;        // the output shares its first input's storage
-  std::uint8_t saves = 0;       // what its backward reads of the forward (input 1, output 2)
+  // A clamp whose backward runs in its reader's (a kernels::ClampGate); the reader gates_input
+  // and writes the clamp's input gradient. The clamp then has no gradient buffer.
+  bool backward_folded = false;
+  bool gates_input = false;
+  bool in_place = false;   // the output shares its first input's storage
+  std::uint8_t saves = 0;  // what its backward reads of the forward (input 1, output 2)
   // Per input: whether its backward step assigns (the first writer) or accumulates into that
   // input's gradient (kernels::GradWrite).
   std::uint8_t accumulate[LayerSpec::kMaxInputs] = {};

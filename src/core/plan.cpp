@@ -10,9 +10,9 @@ bool share_a_step(const PlanBlock& a, const PlanBlock& b) {
 }
 
 // The orders blocks are placed in: largest first; by the step that produces them (then
-// largest); longest-lived first; largest bytes x lifetime first. Each is a good plan for some
-// graphs.
-constexpr int kOrders = 4;
+// largest); longest-lived first; largest bytes x lifetime first; by the step that frees them,
+// latest first (then largest). Each is a good plan for some graphs.
+constexpr int kOrders = 5;
 
 bool placed_before(const PlanBlock& a, const PlanBlock& b, int order) {
   const std::int64_t life_a = a.last - a.first + 1, life_b = b.last - b.first + 1;
@@ -23,6 +23,8 @@ bool placed_before(const PlanBlock& a, const PlanBlock& b, int order) {
       return a.first < b.first || (a.first == b.first && a.bytes > b.bytes);
     case 2:
       return life_a > life_b || (life_a == life_b && a.bytes > b.bytes);
+    case 4:
+      return a.last > b.last || (a.last == b.last && a.bytes > b.bytes);
     default:
       return static_cast<long double>(a.bytes) * life_a >
              static_cast<long double>(b.bytes) * life_b;

@@ -21,13 +21,13 @@ namespace lsuv::kernels {
 // sizes them at its largest batch.
 struct F32BackwardKernels {
   void (*conv2d_input)(const Conv2dParams&, const float* grad_output, const float* weights,
-                       float* grad_input, GradWrite mode, void* scratch);
+                       float* grad_input, GradWrite mode, const ClampGate* gate, void* scratch);
   std::size_t (*conv2d_input_scratch_bytes)(const Conv2dParams&);
   void (*conv2d_weights)(const Conv2dParams&, const float* input, const float* grad_output,
                          float* grad_weights, GradWrite mode, void* scratch);
   std::size_t (*conv2d_weights_scratch_bytes)(const Conv2dParams&);
   void (*linear_input)(const LinearParams&, const float* grad_output, const float* weights,
-                       float* grad_input, GradWrite mode, void* scratch);
+                       float* grad_input, GradWrite mode, const ClampGate* gate, void* scratch);
   std::size_t (*linear_input_scratch_bytes)(const LinearParams&);
   void (*linear_weights)(const LinearParams&, const float* input, const float* grad_output,
                          float* grad_weights, GradWrite mode, void* scratch);
@@ -41,7 +41,8 @@ struct F32BackwardKernels {
   void (*avg_pool2d)(const Pool2dParams&, const float* grad_output, float* grad_input,
                      GradWrite mode);
   void (*global_avg_pool)(std::int32_t batch, std::int32_t pixels, std::int32_t channels,
-                          const float* grad_output, float* grad_input, GradWrite mode);
+                          const float* grad_output, float* grad_input, GradWrite mode,
+                          const ClampGate* gate);
   void (*add)(std::size_t n, const float* grad_output, float* const* grad_inputs,
               std::int32_t count, GradWrite mode);
   void (*batch_norm2d_input)(std::size_t rows, std::size_t channels, const float* grad_output,

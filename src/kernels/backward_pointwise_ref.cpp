@@ -11,12 +11,9 @@ void clamp_backward_f32_ref(std::size_t n, const float* output, const float* gra
                             float* grad_input, float lo, float hi, GradWrite mode) {
   assert(!(lo > hi));
   assert(mode == GradWrite::assign || grad_input != grad_output);
-  for (std::size_t i = 0; i < n; ++i) {
-    const float y = output[i];
-    // Written as "at or past a bound" so that a NaN output passes its gradient.
-    const bool saturated = y <= lo || y >= hi;
-    store_gradient(grad_input[i], saturated ? 0.0f : grad_output[i], mode);
-  }
+  const ClampGate gate = {output, lo, hi};
+  for (std::size_t i = 0; i < n; ++i)
+    store_gradient(grad_input[i], gated(grad_output[i], &gate, i), mode);
 }
 
 void add_backward_f32_ref(std::size_t n, const float* grad_output, float* const* grad_inputs,

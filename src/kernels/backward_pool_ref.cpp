@@ -88,15 +88,17 @@ void avg_pool2d_backward_f32_ref(const Pool2dParams& p, const float* grad_output
 
 void global_avg_pool_backward_f32_ref(std::int32_t batch, std::int32_t pixels,
                                       std::int32_t channels, const float* grad_output,
-                                      float* grad_input, GradWrite mode) {
+                                      float* grad_input, GradWrite mode, const ClampGate* gate) {
   assert(pixels > 0 && channels > 0);
   const float inverse = 1.0f / static_cast<float>(pixels);
   for (std::int32_t n = 0; n < batch; ++n) {
     const float* dy = grad_output + static_cast<std::size_t>(n) * channels;
-    float* dx = grad_input + static_cast<std::size_t>(n) * pixels * channels;
+    const std::size_t image = static_cast<std::size_t>(n) * pixels * channels;
     for (std::int32_t i = 0; i < pixels; ++i)
-      for (std::int32_t c = 0; c < channels; ++c)
-        store_gradient(dx[static_cast<std::size_t>(i) * channels + c], dy[c] * inverse, mode);
+      for (std::int32_t c = 0; c < channels; ++c) {
+        const std::size_t at = image + static_cast<std::size_t>(i) * channels + c;
+        store_gradient(grad_input[at], gated(dy[c] * inverse, gate, at), mode);
+      }
   }
 }
 

@@ -9,7 +9,7 @@ namespace lsuv::kernels {
 
 void conv2d_backward_input_f32_ref(const Conv2dParams& p, const float* grad_output,
                                    const float* weights, float* grad_input, GradWrite mode,
-                                   void* /*scratch*/) {
+                                   const ClampGate* gate, void* /*scratch*/) {
   assert(p.groups > 0 && p.in_c % p.groups == 0 && p.out_c % p.groups == 0);
   assert(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
   const std::int32_t group_in = p.in_c / p.groups;
@@ -17,8 +17,9 @@ void conv2d_backward_input_f32_ref(const Conv2dParams& p, const float* grad_outp
   for (std::int32_t n = 0; n < p.batch; ++n) {
     for (std::int32_t iy = 0; iy < p.in_h; ++iy) {
       for (std::int32_t ix = 0; ix < p.in_w; ++ix) {
-        float* grad_in =
-            grad_input + ((static_cast<std::size_t>(n) * p.in_h + iy) * p.in_w + ix) * p.in_c;
+        const std::size_t pixel =
+            ((static_cast<std::size_t>(n) * p.in_h + iy) * p.in_w + ix) * p.in_c;
+        float* grad_in = grad_input + pixel;
         for (std::int32_t c = 0; c < p.in_c; ++c) {
           const std::int32_t g = c / group_in;
           const std::int32_t i = c % group_in;
@@ -44,7 +45,7 @@ void conv2d_backward_input_f32_ref(const Conv2dParams& p, const float* grad_outp
               for (std::int32_t o = 0; o < group_out; ++o) sum += dy[o] * w[o];
             }
           }
-          store_gradient(grad_in[c], sum, mode);
+          store_gradient(grad_in[c], gated(sum, gate, pixel + c), mode);
         }
       }
     }
@@ -98,16 +99,17 @@ std::size_t conv2d_backward_weights_scratch_bytes_f32_ref(const Conv2dParams& /*
 
 void linear_backward_input_f32_ref(const LinearParams& p, const float* grad_output,
                                    const float* weights, float* grad_input, GradWrite mode,
-                                   void* /*scratch*/) {
+                                   const ClampGate* gate, void* /*scratch*/) {
   assert(p.batch >= 0 && p.in_features > 0 && p.out_features > 0);
   for (std::int32_t b = 0; b < p.batch; ++b) {
     const float* dy = grad_output + static_cast<std::size_t>(b) * p.out_features;
-    float* dx = grad_input + static_cast<std::size_t>(b) * p.in_features;
+    const std::size_t row = static_cast<std::size_t>(b) * p.in_features;
+    float* dx = grad_input + row;
     for (std::int32_t i = 0; i < p.in_features; ++i) {
       const float* w = weights + static_cast<std::size_t>(i) * p.out_features;
       float sum = 0.0f;
       for (std::int32_t o = 0; o < p.out_features; ++o) sum += dy[o] * w[o];
-      store_gradient(dx[i], sum, mode);
+      store_gradient(dx[i], gated(sum, gate, row + i), mode);
     }
   }
 }

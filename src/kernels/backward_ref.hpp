@@ -20,10 +20,12 @@ namespace lsuv::kernels {
 // Conv2d, every configuration of Conv2dParams (stride, padding, dilation, groups, depthwise).
 // grad_input[n][iy][ix][c] = sum over the outputs whose window reads (iy, ix, c) of
 // grad_output * the weight that read it; taps in the padding contribute to nothing.
-// The references need no scratch (their queries return 0; scratch may be null).
+// The references need no scratch (their queries return 0; scratch may be null). The input
+// gradients of conv2d, linear and global average pooling pass through `gate` (ClampGate; null:
+// none), the clamp whose output they read.
 void conv2d_backward_input_f32_ref(const Conv2dParams& p, const float* grad_output,
                                    const float* weights, float* grad_input, GradWrite mode,
-                                   void* scratch);
+                                   const ClampGate* gate, void* scratch);
 std::size_t conv2d_backward_input_scratch_bytes_f32_ref(const Conv2dParams& p);
 // grad_weights[ky][kx][i][o] = sum over images and output pixels of grad_output[..][o] * the
 // input value that weight multiplied (zero in the padding).
@@ -36,7 +38,7 @@ std::size_t conv2d_backward_weights_scratch_bytes_f32_ref(const Conv2dParams& p)
 // grad_weights[i][o] = sum_b input[b][i] * grad_output[b][o].
 void linear_backward_input_f32_ref(const LinearParams& p, const float* grad_output,
                                    const float* weights, float* grad_input, GradWrite mode,
-                                   void* scratch);
+                                   const ClampGate* gate, void* scratch);
 std::size_t linear_backward_input_scratch_bytes_f32_ref(const LinearParams& p);
 void linear_backward_weights_f32_ref(const LinearParams& p, const float* input,
                                      const float* grad_output, float* grad_weights, GradWrite mode,
@@ -73,7 +75,7 @@ void avg_pool2d_backward_f32_ref(const Pool2dParams& p, const float* grad_output
 // Global average pooling: grad_input[n][pixel][c] = grad_output[n][c] * (1 / pixels).
 void global_avg_pool_backward_f32_ref(std::int32_t batch, std::int32_t pixels,
                                       std::int32_t channels, const float* grad_output,
-                                      float* grad_input, GradWrite mode);
+                                      float* grad_input, GradWrite mode, const ClampGate* gate);
 
 // A sum of count (2..4) tensors of n values: every input's gradient is grad_output (fan-out).
 // A null grad_inputs[k] is skipped (that input needs no gradient). Non-null entries are

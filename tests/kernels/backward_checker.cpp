@@ -160,6 +160,23 @@ std::string describe(const kernels::Conv2dParams& p) {
          std::to_string(p.dilation_h) + " g" + std::to_string(p.groups);
 }
 
+// Clamp outputs for the gated input gradients: random values with exact bounds (0 and 0.5)
+// and NaN among them, and two gates over them (ReLU's [0, inf), a [0, 0.5] clamp).
+struct ClampGates {
+  ClampGates(std::mt19937& rng, std::size_t n) : output(random_floats(rng, n)) {
+    for (std::size_t i = 0; i < n; i += 7) output[i] = 0.0f;
+    for (std::size_t i = 3; i < n; i += 11) output[i] = 0.5f;
+    for (std::size_t i = 5; i < n; i += 13) output[i] = std::numeric_limits<float>::quiet_NaN();
+    relu = {output.data(), 0.0f, std::numeric_limits<float>::infinity()};
+    relu6 = {output.data(), 0.0f, 0.5f};
+  }
+  std::string name(const kernels::ClampGate* gate) const {
+    return gate == nullptr ? "" : gate == &relu ? " gated by relu" : " gated by a clamp";
+  }
+  std::vector<float> output;
+  kernels::ClampGate relu{}, relu6{};
+};
+
 void check_conv(const kernels::Conv2dParams& p, std::mt19937& rng) {
   const std::int32_t group_in = p.in_c / p.groups;
   const std::int32_t group_out = p.out_c / p.groups;
@@ -183,19 +200,24 @@ void check_conv(const kernels::Conv2dParams& p, std::mt19937& rng) {
       },
       [&](const kernels::F32BackwardKernels& t) { return t.conv2d_weights_scratch_bytes(p); },
       kernels::conv2d_backward_weights_scratch_bytes_any_level(p));
-  check_reduction(
-      in_n, static_cast<std::int64_t>(p.kernel_h) * p.kernel_w * group_out, "input " + describe(p),
-      rng,
-      [&](const kernels::F32BackwardKernels& t, float* out, GradWrite mode, void* scratch) {
-        t.conv2d_input(p, grad.data(), weights.data(), out, mode, scratch);
-      },
-      [&](float* out, bool abs) {
-        kernels::conv2d_backward_input_f32_ref(p, abs ? abs_grad.data() : grad.data(),
-                                               abs ? abs_weights.data() : weights.data(), out,
-                                               GradWrite::assign, nullptr);
-      },
-      [&](const kernels::F32BackwardKernels& t) { return t.conv2d_input_scratch_bytes(p); },
-      kernels::conv2d_backward_input_scratch_bytes_any_level(p));
+  // The input gradient plain, then through a ReLU6-like gate (every bound case and NaN).
+  const ClampGates gates(rng, in_n);
+  for (const kernels::ClampGate* gate :
+       {static_cast<const kernels::ClampGate*>(nullptr), &gates.relu, &gates.relu6}) {
+    check_reduction(
+        in_n, static_cast<std::int64_t>(p.kernel_h) * p.kernel_w * group_out,
+        "input " + describe(p) + gates.name(gate), rng,
+        [&](const kernels::F32BackwardKernels& t, float* out, GradWrite mode, void* scratch) {
+          t.conv2d_input(p, grad.data(), weights.data(), out, mode, gate, scratch);
+        },
+        [&](float* out, bool abs) {
+          kernels::conv2d_backward_input_f32_ref(p, abs ? abs_grad.data() : grad.data(),
+                                                 abs ? abs_weights.data() : weights.data(), out,
+                                                 GradWrite::assign, gate, nullptr);
+        },
+        [&](const kernels::F32BackwardKernels& t) { return t.conv2d_input_scratch_bytes(p); },
+        kernels::conv2d_backward_input_scratch_bytes_any_level(p));
+  }
 }
 
 TEST_CASE("backward tables: every level is the reference's entries or its own, by the chain") {
@@ -281,18 +303,22 @@ TEST_CASE("linear backward matches the reference for every batch and width tail"
             [&](const kernels::F32BackwardKernels& t) { return t.linear_weights_scratch_bytes(p); },
             kernels::linear_backward_weights_scratch_bytes_any_level(p));
         if (batch == 0) continue;  // an empty input gradient has nothing to check
-        check_reduction(
-            static_cast<std::size_t>(batch) * in, out, what + " input", rng,
-            [&](const kernels::F32BackwardKernels& t, float* o, GradWrite mode, void* s) {
-              t.linear_input(p, g.data(), w.data(), o, mode, s);
-            },
-            [&](float* o, bool abs) {
-              kernels::linear_backward_input_f32_ref(p, abs ? ag.data() : g.data(),
-                                                     abs ? aw.data() : w.data(), o,
-                                                     GradWrite::assign, nullptr);
-            },
-            [&](const kernels::F32BackwardKernels& t) { return t.linear_input_scratch_bytes(p); },
-            kernels::linear_backward_input_scratch_bytes_any_level(p));
+        const ClampGates gates(rng, static_cast<std::size_t>(batch) * in);
+        for (const kernels::ClampGate* gate :
+             {static_cast<const kernels::ClampGate*>(nullptr), &gates.relu, &gates.relu6}) {
+          check_reduction(
+              static_cast<std::size_t>(batch) * in, out, what + " input" + gates.name(gate), rng,
+              [&](const kernels::F32BackwardKernels& t, float* o, GradWrite mode, void* s) {
+                t.linear_input(p, g.data(), w.data(), o, mode, gate, s);
+              },
+              [&](float* o, bool abs) {
+                kernels::linear_backward_input_f32_ref(p, abs ? ag.data() : g.data(),
+                                                       abs ? aw.data() : w.data(), o,
+                                                       GradWrite::assign, gate, nullptr);
+              },
+              [&](const kernels::F32BackwardKernels& t) { return t.linear_input_scratch_bytes(p); },
+              kernels::linear_backward_input_scratch_bytes_any_level(p));
+        }
       }
     }
   }
@@ -352,6 +378,39 @@ TEST_CASE("bias, clamp and add backward are bit-exact to the reference, NaN and 
       std::size_t bad = 0;
       for (std::size_t i = 0; i < n; ++i) bad += same_bits(in_place[i], want[i]) ? 0 : 1;
       CHECK(bad == 0);
+    }
+  }
+}
+
+TEST_CASE("global average pool backward is bit-exact to the reference, gated or not") {
+  std::mt19937 rng(515);
+  for (std::int32_t batch : {1, 3}) {
+    for (std::int32_t pixels : {1, 5, 361}) {
+      for (std::int32_t channels : {1, 3, 8, 15, 16, 17, 32, 33}) {
+        const std::size_t n = static_cast<std::size_t>(batch) * pixels * channels;
+        const std::vector<float> g = random_floats(rng, static_cast<std::size_t>(batch) * channels);
+        const std::vector<float> start = random_floats(rng, n);
+        const ClampGates gates(rng, n);
+        for (const kernels::ClampGate* gate :
+             {static_cast<const kernels::ClampGate*>(nullptr), &gates.relu, &gates.relu6}) {
+          for (GradWrite mode : {GradWrite::assign, GradWrite::accumulate}) {
+            std::vector<float> want = start;
+            kernels::global_avg_pool_backward_f32_ref(batch, pixels, channels, g.data(),
+                                                      want.data(), mode, gate);
+            for (CpuLevel level : simd_levels()) {
+              Guarded got = mode == GradWrite::accumulate ? Guarded(start) : Guarded(n);
+              kernels::f32_backward_kernels_at(level)->global_avg_pool(
+                  batch, pixels, channels, g.data(), got.data(), mode, gate);
+              std::size_t bad = 0;
+              for (std::size_t i = 0; i < n; ++i) bad += same_bits(got[i], want[i]) ? 0 : 1;
+              INFO(lsuv::cpu_level_name(level), " batch ", batch, " pixels ", pixels, " channels ",
+                   channels, gates.name(gate));
+              CHECK(got.intact());
+              CHECK(bad == 0);
+            }
+          }
+        }
+      }
     }
   }
 }

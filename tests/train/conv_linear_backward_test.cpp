@@ -73,7 +73,7 @@ TEST_CASE("conv2d backward: input, weight and bias gradients match finite differ
     const std::vector<float> dx = run_both_modes(
         x.size(),
         [&](float* g, kernels::GradWrite mode) {
-          kernels::conv2d_backward_input_f32_ref(p, r.data(), w.data(), g, mode, nullptr);
+          kernels::conv2d_backward_input_f32_ref(p, r.data(), w.data(), g, mode, nullptr, nullptr);
         },
         gen);
     check_gradient(dx, numeric_gradient(x, r, [&](const std::vector<double>& t) {
@@ -107,7 +107,8 @@ TEST_CASE("conv2d backward: an input no window reads gets zero, one read once ge
   const float w = 0.5f;
   const float dy[2] = {2.0f, -3.0f};
   float dx[4] = {7.0f, 7.0f, 7.0f, 7.0f};
-  kernels::conv2d_backward_input_f32_ref(p, dy, &w, dx, kernels::GradWrite::assign, nullptr);
+  kernels::conv2d_backward_input_f32_ref(p, dy, &w, dx, kernels::GradWrite::assign, nullptr,
+                                         nullptr);
   CHECK(dx[0] == 1.0f);
   CHECK(dx[1] == 0.0f);
   CHECK(dx[2] == 0.0f);
@@ -143,7 +144,7 @@ TEST_CASE("linear backward: input, weight and bias gradients match finite differ
     const std::vector<float> dx = run_both_modes(
         x.size(),
         [&](float* g, kernels::GradWrite mode) {
-          kernels::linear_backward_input_f32_ref(p, r.data(), w.data(), g, mode, nullptr);
+          kernels::linear_backward_input_f32_ref(p, r.data(), w.data(), g, mode, nullptr, nullptr);
         },
         gen);
     check_gradient(dx, numeric_gradient(x, r, [&](const std::vector<double>& t) {

@@ -127,7 +127,7 @@ TEST_CASE("network backward: a residual block with batch norm, max pooling and c
   for (std::size_t k = 0; k < t.size(); ++k) g[k].assign(t[k].size(), 0.0f);
   std::vector<float> g_pooled(pooled.size()), g_a3(a3.size()), g_a1(a1.size()), g_z2(z2.size());
   kernels::linear_backward_input_f32_ref(head, g_logits.data(), t[kW4].data(), g_pooled.data(),
-                                         GradWrite::assign, nullptr);
+                                         GradWrite::assign, nullptr, nullptr);
   kernels::linear_backward_weights_f32_ref(head, pooled.data(), g_logits.data(), g[kW4].data(),
                                            GradWrite::assign, nullptr);
   kernels::bias_backward_f32_ref(static_cast<std::size_t>(batch), classes, g_logits.data(),
@@ -148,7 +148,7 @@ TEST_CASE("network backward: a residual block with batch norm, max pooling and c
   kernels::bias_backward_f32_ref(rows, channels, g_b2.data(), g[kBeta].data(), GradWrite::assign);
   // a1 fans out: conv2's input gradient adds to what the add gave it.
   kernels::conv2d_backward_input_f32_ref(p2, g_z2.data(), t[kW2].data(), g_a1.data(),
-                                         GradWrite::accumulate, nullptr);
+                                         GradWrite::accumulate, nullptr, nullptr);
   kernels::conv2d_backward_weights_f32_ref(p2, a1.data(), g_z2.data(), g[kW2].data(),
                                            GradWrite::assign, nullptr);
   kernels::bias_backward_f32_ref(rows, channels, g_z2.data(), g[kB2].data(), GradWrite::assign);
@@ -156,7 +156,7 @@ TEST_CASE("network backward: a residual block with batch norm, max pooling and c
   kernels::clamp_backward_f32_ref(g_a1.size(), a1.data(), g_a1.data(), g_a1.data(), 0.0f, kInf,
                                   GradWrite::assign);
   kernels::conv2d_backward_input_f32_ref(p1, g_a1.data(), t[kW1].data(), g[kX].data(),
-                                         GradWrite::assign, nullptr);
+                                         GradWrite::assign, nullptr, nullptr);
   kernels::conv2d_backward_weights_f32_ref(p1, t[kX].data(), g_a1.data(), g[kW1].data(),
                                            GradWrite::assign, nullptr);
   kernels::bias_backward_f32_ref(rows, channels, g_a1.data(), g[kB1].data(), GradWrite::assign);
@@ -219,18 +219,18 @@ TEST_CASE("network backward: a chain with dilation, Hardtanh, average pooling an
   for (std::size_t k = 0; k < t.size(); ++k) g[k].assign(t[k].size(), 0.0f);
   std::vector<float> g_gap(gap.size()), g_avg(avg.size()), g_h(h.size());
   kernels::linear_backward_input_f32_ref(head, g_y.data(), t[kW2].data(), g_gap.data(),
-                                         GradWrite::assign, nullptr);
+                                         GradWrite::assign, nullptr, nullptr);
   kernels::linear_backward_weights_f32_ref(head, gap.data(), g_y.data(), g[kW2].data(),
                                            GradWrite::assign, nullptr);
   kernels::bias_backward_f32_ref(static_cast<std::size_t>(batch), outputs, g_y.data(),
                                  g[kB2].data(), GradWrite::assign);
   kernels::global_avg_pool_backward_f32_ref(batch, pooled_pixels, channels, g_gap.data(),
-                                            g_avg.data(), GradWrite::assign);
+                                            g_avg.data(), GradWrite::assign, nullptr);
   kernels::avg_pool2d_backward_f32_ref(pool, g_avg.data(), g_h.data(), GradWrite::assign);
   kernels::clamp_backward_f32_ref(g_h.size(), h.data(), g_h.data(), g_h.data(), -1.0f, 1.0f,
                                   GradWrite::assign);
   kernels::conv2d_backward_input_f32_ref(p1, g_h.data(), t[kW1].data(), g[kX].data(),
-                                         GradWrite::assign, nullptr);
+                                         GradWrite::assign, nullptr, nullptr);
   kernels::conv2d_backward_weights_f32_ref(p1, t[kX].data(), g_h.data(), g[kW1].data(),
                                            GradWrite::assign, nullptr);
   kernels::bias_backward_f32_ref(h.size() / channels, channels, g_h.data(), g[kB1].data(),

@@ -181,7 +181,8 @@ TEST_CASE("global_avg_pool backward matches finite differences") {
   const std::vector<float> dx = run_both_modes(
       x.size(),
       [&](float* g, GradWrite mode) {
-        kernels::global_avg_pool_backward_f32_ref(batch, pixels, channels, r.data(), g, mode);
+        kernels::global_avg_pool_backward_f32_ref(batch, pixels, channels, r.data(), g, mode,
+                                                  nullptr);
       },
       gen);
   check_gradient(dx, numeric_gradient(x, r, forward));

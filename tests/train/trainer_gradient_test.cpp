@@ -40,6 +40,20 @@ constexpr lsuv::LayerSpec kChain[] = {
 constexpr std::int32_t kChainCount = sizeof kChain / sizeof kChain[0];
 constexpr lsuv::ImageShape kChainInput = {11, 11, 2};
 
+// Every reader that runs a clamp's backward (a ClampGate): a strided conv (the column path), a
+// global average pool and a linear layer, behind ReLU and a Hardtanh.
+constexpr lsuv::LayerSpec kGated[] = {
+    lsuv::conv2d("c1", 2, 4, 3).with_padding(1),
+    lsuv::relu("r1"),
+    lsuv::conv2d("c2", 4, 5, 3).with_stride(2).with_padding(1),
+    lsuv::relu("r2"),
+    lsuv::adaptive_avg_pool2d("gap"),
+    lsuv::hardtanh("ht", -0.1f, 0.1f),
+    lsuv::linear("fc", 5, 3),
+};
+constexpr std::int32_t kGatedCount = sizeof kGated / sizeof kGated[0];
+constexpr lsuv::ImageShape kGatedInput = {9, 9, 2};
+
 // Up to `limit` distinct indices below n, sorted (all of them when n <= limit).
 std::vector<std::size_t> sample(std::size_t n, std::size_t limit, std::mt19937& gen) {
   std::vector<std::size_t> all(n);
@@ -130,8 +144,12 @@ TEST_CASE(
   lsuv::TrainStepReport report;
   REQUIRE(t.trainer.compute_gradients(images.data(), targets.data(), batch, &report) ==
           lsuv::Status::ok);
-  // The ReLU after c1 runs in c1's epilogue, and its backward reads the stored output.
+  // The ReLU after c1 runs in c1's epilogue, and its backward reads the stored output, in c2's
+  // input gradient; the ReLU6 before max pooling keeps its own backward.
   CHECK(t.trainer.op(0).fuses_next);
+  CHECK(t.trainer.op(1).backward_folded);
+  CHECK(t.trainer.op(2).gates_input);
+  CHECK_FALSE(t.trainer.op(3).backward_folded);
 
   const std::vector<double> x(images.begin(), images.end());
   const auto loss = [&](const DoubleParameters& p) {
@@ -143,6 +161,34 @@ TEST_CASE(
   CHECK(report.loss == doctest::Approx(loss(lsuv_test::double_parameters(m->model))).epsilon(1e-5));
   // c1, c2, dw, fc weights and biases, bn gamma and beta.
   CHECK(check_model_gradients(m->model, t.trainer, loss, gen) == 10);
+}
+
+TEST_CASE(
+    "trainer: gradients through clamps run in their readers' backward match finite differences") {
+  const std::int32_t batch = 3;
+  auto m = lsuv_test::make_model(kGated, kGatedCount, kGatedInput, batch);
+  std::mt19937 gen(33);
+  lsuv::TrainOptions options;
+  lsuv_test::BoundTrainer t(m->model, options);
+  for (std::int32_t clamp : {1, 3, 5}) {
+    CAPTURE(clamp);
+    CHECK(t.trainer.op(clamp).backward_folded);
+    CHECK(t.trainer.op(clamp + 1).gates_input);
+    CHECK(t.trainer.op(clamp).gradient_bytes == 0);
+  }
+  const std::vector<float> images = lsuv_test::gaussian_images(batch, kGatedInput, 7);
+  const std::vector<std::int32_t> labels = {2, 0, 1};
+  lsuv::TrainStepReport report;
+  REQUIRE(t.trainer.compute_gradients(images.data(), labels.data(), batch, &report) ==
+          lsuv::Status::ok);
+  const std::vector<double> x(images.begin(), images.end());
+  const auto loss = [&](const DoubleParameters& p) {
+    const std::vector<double> logits = lsuv_test::model_forward_double(m->model, p, x, batch);
+    return lsuv_test::cross_entropy_double(batch, 3, logits, labels);
+  };
+  CHECK(report.loss == doctest::Approx(loss(lsuv_test::double_parameters(m->model))).epsilon(1e-5));
+  // c1, c2 and fc weights and biases.
+  CHECK(check_model_gradients(m->model, t.trainer, loss, gen) == 6);
 }
 
 }  // namespace

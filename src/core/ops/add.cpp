@@ -42,6 +42,6 @@ std::uint8_t saves(const Layer& layer, bool) {
 }  // namespace
 
 const OpTraits kAdd = {shape,    run,   nullptr, true, true, 2, LayerSpec::kMaxInputs,
-                       backward, saves, nullptr};
+                       backward, saves, nullptr, false};
 
 }  // namespace lsuv::ops

@@ -67,7 +67,7 @@ std::uint8_t saves(const Layer&, bool weights_train) {
 
 }  // namespace
 
-const OpTraits kBatchNorm2d = {shape, run, scratch_bytes, true,  true,
-                               1,     1,   backward,      saves, nullptr};
+const OpTraits kBatchNorm2d = {shape, run,      scratch_bytes, true,    true, 1,
+                               1,     backward, saves,         nullptr, false};
 
 }  // namespace lsuv::ops

@@ -41,6 +41,6 @@ std::uint8_t saves(const Layer&, bool) {
 
 }  // namespace
 
-const OpTraits kClamp = {shape, run, nullptr, true, false, 1, 1, backward, saves, nullptr};
+const OpTraits kClamp = {shape, run, nullptr, true, false, 1, 1, backward, saves, nullptr, false};
 
 }  // namespace lsuv::ops

@@ -28,7 +28,7 @@ void backward(const OpBackward& op) {
 
 }  // namespace
 
-const OpTraits kFlatten = {shape, run, nullptr,  true,          false,
-                           1,     1,   backward, saves_nothing, nullptr};
+const OpTraits kFlatten = {shape, run,      nullptr,       true,    false, 1,
+                           1,     backward, saves_nothing, nullptr, false};
 
 }  // namespace lsuv::ops

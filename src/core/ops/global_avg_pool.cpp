@@ -18,12 +18,12 @@ void backward(const OpBackward& op) {
   if (op.grad_inputs[0] == nullptr) return;
   const ImageShape in = op.layer.input;
   op.k.global_avg_pool(op.batch, in.height * in.width, in.channels, op.grad_output,
-                       op.grad_inputs[0], op.modes[0]);
+                       op.grad_inputs[0], op.modes[0], op.input_gate);
 }
 
 }  // namespace
 
-const OpTraits kGlobalAvgPool = {shape, run, nullptr,  false,         false,
-                                 1,     1,   backward, saves_nothing, nullptr};
+const OpTraits kGlobalAvgPool = {shape, run,      nullptr,       false,   false, 1,
+                                 1,     backward, saves_nothing, nullptr, true};
 
 }  // namespace lsuv::ops

@@ -51,7 +51,7 @@ void backward(const OpBackward& op) {
               op.grad_output, op.grad_bias, kernels::GradWrite::assign);
   if (op.grad_inputs[0] != nullptr)
     op.k.linear_input(p, op.grad_output, op.layer.weights, op.grad_inputs[0], op.modes[0],
-                      op.scratch);
+                      op.input_gate, op.scratch);
 }
 
 std::uint8_t saves(const Layer&, bool weights_train) {
@@ -67,7 +67,7 @@ std::size_t backward_scratch_bytes(const Layer& layer, std::int32_t batch) {
 
 }  // namespace
 
-const OpTraits kLinear = {shape, run, scratch_bytes, false, true,
-                          1,     1,   backward,      saves, backward_scratch_bytes};
+const OpTraits kLinear = {shape,    run,   scratch_bytes,          false, true, 1, 1,
+                          backward, saves, backward_scratch_bytes, true};
 
 }  // namespace lsuv::ops

@@ -49,6 +49,9 @@ struct OpBackward {
   float* grad_weights;              // assigned; null when the weights (gamma) do not train
   float* grad_bias;                 // assigned; null when the bias (beta) does not train
   void* scratch;                    // backward_scratch_bytes bytes
+  // Ops that gates_input: the clamp whose output is input 0 and whose backward runs here
+  // (grad_inputs[0] is then the clamp's input gradient); null otherwise.
+  const kernels::ClampGate* input_gate;
 };
 
 // What an op's backward reads of its forward pass besides its parameters (a bit set).
@@ -70,6 +73,8 @@ struct OpTraits {
   std::uint8_t (*saves)(const Layer& layer, bool weights_train);
   // Backward kernel scratch for `batch` images; null: none.
   std::size_t (*backward_scratch_bytes)(const Layer& layer, std::int32_t batch);
+  // Its backward can run the backward of a clamp feeding its first input (OpBackward::input_gate).
+  bool gates_input;
 };
 
 // saves() of ops whose backward needs nothing of the forward.

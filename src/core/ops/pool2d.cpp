@@ -57,9 +57,9 @@ void backward_avg(const OpBackward& op) {
 
 }  // namespace
 
-const OpTraits kMaxPool2d = {shape, run_max, nullptr,      false,     false,
-                             1,     1,       backward_max, saves_max, nullptr};
-const OpTraits kAvgPool2d = {shape, run_avg, nullptr,      false,         false,
-                             1,     1,       backward_avg, saves_nothing, nullptr};
+const OpTraits kMaxPool2d = {shape, run_max,      nullptr,   false,   false, 1,
+                             1,     backward_max, saves_max, nullptr, false};
+const OpTraits kAvgPool2d = {shape, run_avg,      nullptr,       false,   false, 1,
+                             1,     backward_avg, saves_nothing, nullptr, false};
 
 }  // namespace lsuv::ops

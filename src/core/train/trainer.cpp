@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/ops/op.hpp"
+#include "core/train/gradient_target.hpp"
 #include "kernels/backward_dispatch.hpp"
 #include "kernels/loss_ref.hpp"
 #include "lsuv/trainer.hpp"
@@ -156,12 +157,12 @@ Status Trainer::run_step(const float* input, const std::int32_t* labels, const f
   const kernels::F32BackwardKernels& b = kernels::f32_backward_kernels();
   for (std::int32_t i = n - 1; i >= 0; --i) {
     const TrainingOp& op = ops_[i];
-    if (!op.needs_gradient) continue;
+    if (!op.needs_gradient || op.backward_folded) continue;
     const Layer& layer = model_->layer(i);
     float* grad_inputs[LayerSpec::kMaxInputs] = {};
     kernels::GradWrite modes[LayerSpec::kMaxInputs] = {};
     for (std::int32_t m = 0; m < layer.input_count; ++m) {
-      const std::int32_t from = layer.inputs[m];
+      const std::int32_t from = gradient_target(*model_, ops_, i, m);
       if (from >= 0 && ops_[from].needs_gradient)
         grad_inputs[m] = region_at(ops_[from].gradient_offset);
       modes[m] = op.accumulate[m] ? kernels::GradWrite::accumulate : kernels::GradWrite::assign;
@@ -170,10 +171,17 @@ Status Trainer::run_step(const float* input, const std::int32_t* labels, const f
     const float* saved_output =
         (op.saves & ops::kSavesOutput) ? region_at(op.output_offset) : nullptr;
     void* scratch = op.backward_scratch_bytes > 0 ? region_ + op.backward_scratch_offset : nullptr;
+    kernels::ClampGate gate = {};
+    if (op.gates_input) {
+      const std::int32_t clamp = layer.inputs[0];
+      gate.output = region_at(ops_[clamp].output_offset);
+      (void)ops::clamp_range(model_->layer(clamp).spec, &gate.lo, &gate.hi);
+    }
     ops::traits(layer.spec.kind)
         .backward({layer, b, batch, saved_input, saved_output, region_at(op.gradient_offset),
                    grad_inputs, modes, op.trains_weights ? op.weight_gradient : nullptr,
-                   op.trains_bias ? op.bias_gradient : nullptr, scratch});
+                   op.trains_bias ? op.bias_gradient : nullptr, scratch,
+                   op.gates_input ? &gate : nullptr});
   }
   if (report != nullptr) *report = result;
   return Status::ok;

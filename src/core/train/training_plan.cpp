@@ -7,6 +7,7 @@
 #include "core/checked_math.hpp"
 #include "core/ops/op.hpp"
 #include "core/plan.hpp"
+#include "core/train/gradient_target.hpp"
 #include "lsuv/trainer.hpp"
 
 namespace lsuv {
@@ -91,17 +92,56 @@ bool mark_gradients(const Model& model, TrainingOp* ops) {
   return any;
 }
 
+// Ops reading op `from`'s output, counted once per input occurrence; *reader is the last.
+std::int32_t readers_of(const Model& model, std::int32_t from, std::int32_t* reader) {
+  std::int32_t count = 0;
+  for (std::int32_t i = from + 1; i < model.layer_count(); ++i)
+    for (std::int32_t k = 0; k < model.layer(i).input_count; ++k)
+      if (model.layer(i).inputs[k] == from) {
+        ++count;
+        *reader = i;
+      }
+  return count;
+}
+
+// A clamp's backward runs in the backward of the op reading its output (a ClampGate), which then
+// writes the clamp's input gradient, when that op is its only reader, reads it as its first
+// input and can (ops::OpTraits::gates_input), and the clamp is its input's only reader: the
+// gradient written is then the whole of that input's. The clamp's own gradient and its pass over
+// it go. Returns the reader, or -1.
+std::int32_t gate_reader(const Model& model, const TrainingOp* ops, std::int32_t clamp) {
+  const Layer& layer = model.layer(clamp);
+  const std::int32_t from = layer.inputs[0];
+  std::int32_t reader = -1, other = -1;
+  if (!is_clamp(layer.spec.kind) || !ops[clamp].needs_gradient || from < 0 ||
+      !ops[from].needs_gradient || readers_of(model, from, &other) != 1 ||
+      readers_of(model, clamp, &reader) != 1)
+    return -1;
+  const Layer& next = model.layer(reader);
+  return ops::traits(next.spec.kind).gates_input && next.inputs[0] == clamp &&
+                 ops[reader].needs_gradient
+             ? reader
+             : -1;
+}
+
 // Lifetimes, in-place storage and gradient write modes on the 2n + 1 step timeline.
 void plan_lifetimes(const Model& model, TrainingOp* ops) {
   const std::int32_t n = model.layer_count();
   const auto backward_step = [n](std::int32_t i) { return 2 * n - i; };
   for (std::int32_t i = 0; i < n; ++i) {
+    const std::int32_t reader = gate_reader(model, ops, i);
+    ops[i].backward_folded = reader >= 0;
+    if (reader >= 0) ops[reader].gates_input = true;
+  }
+  for (std::int32_t i = 0; i < n; ++i) {
     const Layer& layer = model.layer(i);
     ops[i].output_first = i;
     ops[i].output_last = i == n - 1 ? n : i;  // the loss reads the network's output
     ops[i].saves = 0;
-    if (ops[i].needs_gradient)
+    if (ops[i].needs_gradient && !ops[i].backward_folded)
       ops[i].saves = ops::traits(layer.spec.kind).saves(layer, ops[i].trains_weights);
+    // A folded clamp has no gradient of its own; its reader's backward reads its output.
+    if (ops[i].backward_folded) ops[i].gradient_bytes = 0;
   }
   // Forward and backward readers extend each output's life.
   for (std::int32_t i = 0; i < n; ++i) {
@@ -112,7 +152,7 @@ void plan_lifetimes(const Model& model, TrainingOp* ops) {
       const std::int32_t from = layer.inputs[k];
       if (from < 0) continue;
       ops[from].output_last = max_of(ops[from].output_last, i);
-      if (k == 0 && (op.saves & ops::kSavesInput))
+      if (k == 0 && ((op.saves & ops::kSavesInput) || op.gates_input))
         ops[from].output_last = max_of(ops[from].output_last, backward_step(i));
     }
   }
@@ -126,10 +166,10 @@ void plan_lifetimes(const Model& model, TrainingOp* ops) {
     ops[i].gradient_last = ops[i].needs_gradient ? backward_step(i) : 0;
   }
   for (std::int32_t i = n - 1; i >= 0; --i) {
-    if (!ops[i].needs_gradient) continue;
+    if (!ops[i].needs_gradient || ops[i].backward_folded) continue;
     const Layer& layer = model.layer(i);
     for (std::int32_t k = 0; k < layer.input_count; ++k) {
-      const std::int32_t from = layer.inputs[k];
+      const std::int32_t from = gradient_target(model, ops, i, k);
       ops[i].accumulate[k] = 0;
       if (from < 0 || !ops[from].needs_gradient) continue;
       if (ops[from].gradient_first == kUnwritten)
@@ -139,7 +179,8 @@ void plan_lifetimes(const Model& model, TrainingOp* ops) {
     }
   }
   for (std::int32_t i = 0; i < n; ++i)
-    if (!ops[i].needs_gradient) ops[i].gradient_first = 0;
+    if (!ops[i].needs_gradient || ops[i].backward_folded)
+      ops[i].gradient_first = ops[i].gradient_last = 0;
   // In place: an op that may writes over its first input when it is that input's last reader,
   // no backward step reads that input and the sizes agree (the network input is the caller's).
   for (std::int32_t i = 0; i < n; ++i) {
@@ -181,7 +222,7 @@ detail::PlanBlock training_block(void* context, std::int32_t k) {
       if (op.in_place) return {};
       return {op.output_bytes, op.output_first, op.output_last, &op.output_offset};
     case 1:
-      if (!op.needs_gradient) return {};
+      if (!op.needs_gradient || op.backward_folded) return {};
       return {op.gradient_bytes, op.gradient_first, op.gradient_last, &op.gradient_offset};
     case 2:
       return {op.scratch_bytes, i, i, &op.scratch_offset};

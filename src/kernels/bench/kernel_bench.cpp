@@ -474,7 +474,7 @@ void run_backward_weights(void* context) {
 void run_backward_input(void* context) {
   auto* r = static_cast<BackwardRun*>(context);
   r->k->conv2d_input(r->p, r->grad_output.data(), r->weights.data(), r->grad_input.data(),
-                     kernels::GradWrite::assign, r->scratch.data());
+                     kernels::GradWrite::assign, nullptr, r->scratch.data());
 }
 
 struct TrainRun {

@@ -20,6 +20,7 @@
 
 #include "kernels/backward_params.hpp"
 #include "kernels/params.hpp"
+#include "kernels/simd/clamp_gate.hpp"
 #include "kernels/simd/igemm.hpp"
 #include "kernels/simd/narrow_arch.hpp"
 #include "kernels/simd/sizes.hpp"
@@ -70,10 +71,12 @@ std::size_t conv2d_input_grad_scratch_bytes(const Conv2dParams& p) {
                                            : igemm_layout<Arch>(t).bytes);
 }
 
+// gate: applied by the GEMM's epilogue (assign only).
 template <class Arch>
 void conv2d_input_grad(const Conv2dParams& p, const float* grad_output, const float* weights,
-                       float* grad_input, GradWrite mode, void* scratch) {
+                       float* grad_input, GradWrite mode, const ClampGate* gate, void* scratch) {
   assert(input_grad_applies(p));
+  assert(gate == nullptr || mode == GradWrite::assign);
   const std::int32_t group_in = p.in_c / p.groups;
   const std::int32_t group_out = p.out_c / p.groups;
   float* swapped = static_cast<float*>(scratch);
@@ -92,9 +95,9 @@ void conv2d_input_grad(const Conv2dParams& p, const float* grad_output, const fl
   const bool add = mode == GradWrite::accumulate;
   if (input_grad_narrow<Arch>(p))
     return conv2d_igemm<typename NarrowArch<Arch>::type>(
-        transposed_conv(p), grad_output, swapped, nullptr, grad_input, {}, gemm_scratch, add);
+        transposed_conv(p), grad_output, swapped, nullptr, grad_input, {}, gemm_scratch, add, gate);
   conv2d_igemm<Arch>(transposed_conv(p), grad_output, swapped, nullptr, grad_input, {},
-                     gemm_scratch, add);
+                     gemm_scratch, add, gate);
 }
 
 // grad_input = grad_output x weights^T: the linear layer from out_features to in_features.
@@ -112,9 +115,11 @@ std::size_t linear_input_grad_scratch_bytes(const LinearParams& p) {
          igemm_layout<Arch>(linear_as_conv(transposed_linear(p))).bytes;
 }
 
+// gate: applied by the GEMM's epilogue (assign only).
 template <class Arch>
 void linear_input_grad(const LinearParams& p, const float* grad_output, const float* weights,
-                       float* grad_input, GradWrite mode, void* scratch) {
+                       float* grad_input, GradWrite mode, const ClampGate* gate, void* scratch) {
+  assert(gate == nullptr || mode == GradWrite::assign);
   float* transposed = static_cast<float*>(scratch);
   for (std::int32_t i = 0; i < p.in_features; ++i)
     for (std::int32_t o = 0; o < p.out_features; ++o)
@@ -123,7 +128,7 @@ void linear_input_grad(const LinearParams& p, const float* grad_output, const fl
   conv2d_igemm<Arch>(linear_as_conv(transposed_linear(p)), grad_output, transposed, nullptr,
                      grad_input, {},
                      static_cast<unsigned char*>(scratch) + transposed_linear_bytes(p),
-                     mode == GradWrite::accumulate);
+                     mode == GradWrite::accumulate, gate);
 }
 
 constexpr bool input_scatter_applies(const Conv2dParams& p) {
@@ -147,12 +152,14 @@ std::size_t conv2d_input_scatter_scratch_bytes(const Conv2dParams& p) {
          align_up(static_cast<std::size_t>(c.batch) * c.in_features * sizeof(float));
 }
 
+// gate: a pass over each image once its taps are in (assign only).
 template <class Arch>
 void conv2d_input_scatter(const Conv2dParams& p, const float* grad_output, const float* weights,
-                          float* grad_input, GradWrite mode, void* scratch) {
+                          float* grad_input, GradWrite mode, const ClampGate* gate, void* scratch) {
   using B = xsimd::batch<float, Arch>;
   constexpr std::int32_t W = static_cast<std::int32_t>(B::size);
   assert(input_scatter_applies(p));
+  assert(gate == nullptr || mode == GradWrite::assign);
   const LinearParams c = image_columns(p);
   float* cols = reinterpret_cast<float*>(static_cast<unsigned char*>(scratch) +
                                          input_scatter_gemm_bytes<Arch>(p));
@@ -161,7 +168,7 @@ void conv2d_input_scatter(const Conv2dParams& p, const float* grad_output, const
     std::memset(grad_input, 0, static_cast<std::size_t>(p.batch) * image_in * sizeof(float));
   for (std::int32_t n = 0; n < p.batch; ++n) {
     linear_input_grad<Arch>(c, grad_output + static_cast<std::size_t>(n) * c.batch * p.out_c,
-                            weights, cols, GradWrite::assign, scratch);
+                            weights, cols, GradWrite::assign, nullptr, scratch);
     float* image = grad_input + static_cast<std::size_t>(n) * image_in;
     for (std::int32_t oy = 0; oy < p.out_h; ++oy) {
       for (std::int32_t ox = 0; ox < p.out_w; ++ox) {
@@ -181,6 +188,11 @@ void conv2d_input_scatter(const Conv2dParams& p, const float* grad_output, const
           }
         }
       }
+    }
+    if (gate != nullptr) {
+      const ClampGate image_gate = {gate->output + static_cast<std::size_t>(n) * image_in, gate->lo,
+                                    gate->hi};
+      gate_in_place<Arch>(image_in, image, image_gate);
     }
   }
 }

@@ -18,6 +18,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/backward_params.hpp"
 #include "kernels/params.hpp"
 #include "kernels/reference.hpp"
 #include "kernels/simd/elementwise.hpp"
@@ -57,12 +58,16 @@ struct TileShape {
 
 // The epilogue of one tile (F32Epilogue, applied only on the last K block). moments, when
 // not null, holds the tile's running block sums: shift, sum and sum of squares, NR floats each;
-// first says the tile's rows open a new block (the shift is taken from its first row).
+// first says the tile's rows open a new block (the shift is taken from its first row). gate,
+// when not null, is the tile's first element of a ClampGate's output (rows ldc apart) and
+// gate_lo, gate_hi its bounds (a backward kernel's).
 struct TileStage {
   bool clamp;
   float lo, hi;
   float* moments;
   bool first;
+  const float* gate;
+  float gate_lo, gate_hi;
 };
 
 // One register tile: rows x (vectors * W) outputs over `taps` runs of `length` channels.
@@ -159,6 +164,20 @@ void igemm_tile(std::int32_t taps, std::int32_t length, const float* const* ptrs
       for (std::int32_t r = 0; r < Rows; ++r)
         for (std::int32_t v = 0; v < Vectors; ++v)
           acc[r][v] = xsimd::select(acc[r][v] > hi, hi, acc[r][v]);
+    }
+  }
+  if (stage.gate != nullptr) {
+    // gated() (backward_params.hpp): at or past a bound, so a NaN output passes.
+    const B lo(stage.gate_lo), hi(stage.gate_hi), zero(0.0f);
+    for (std::int32_t r = 0; r < Rows; ++r) {
+      if (r >= rows) continue;
+      const float* y = stage.gate + static_cast<std::size_t>(r) * ldc;
+      if (cols != NR)
+        for (std::int32_t j = 0; j < NR; ++j) edge[j] = j < cols ? y[j] : 0.0f;
+      for (std::int32_t v = 0; v < Vectors; ++v) {
+        const B yv = cols == NR ? B::load_unaligned(y + v * W) : B::load_aligned(edge + v * W);
+        acc[r][v] = xsimd::select((yv <= lo) || (yv >= hi), zero, acc[r][v]);
+      }
     }
   }
   for (std::int32_t r = 0; r < rows; ++r) {
@@ -320,12 +339,14 @@ struct ColumnScratch {
   double* m2;
 };
 
-// The epilogue of the columns of one N block on the last K block: the clamp, and the moments'
-// destination for the block's first column (null for none).
+// The epilogue of the columns of one N block on the last K block: the clamp, the moments'
+// destination for the block's first column (null for none), and a backward kernel's ClampGate
+// over the whole output (null for none).
 struct ColumnStage {
   bool clamp;
   float lo, hi;
   ChannelMoments* moments;
+  const ClampGate* gate;
 };
 
 // Chan's merge of one block of `count` rows (tile sums laid out [tile][shift, sum, squares][NR])
@@ -389,9 +410,17 @@ __attribute__((noinline)) void igemm_columns(const IgemmProblem& q, std::int32_t
     const bool first = m0 % block_rows == 0;
     for (std::int32_t j = 0; j < tiles; ++j) {
       const std::int32_t tile_cols = min_of(NR, cols - j * NR);
-      const TileStage tile_stage = {stage.clamp, stage.lo, stage.hi,
-                                    stage.moments != nullptr ? moments + 3 * j * NR : nullptr,
-                                    first};
+      const TileStage tile_stage = {
+          stage.clamp,
+          stage.lo,
+          stage.hi,
+          stage.moments != nullptr ? moments + 3 * j * NR : nullptr,
+          first,
+          stage.gate != nullptr
+              ? stage.gate->output + static_cast<std::size_t>(m0) * p.out_c + col0 + j * NR
+              : nullptr,
+          stage.gate != nullptr ? stage.gate->lo : 0.0f,
+          stage.gate != nullptr ? stage.gate->hi : 0.0f};
       igemm_tile<Arch, Rows, Vectors>(q.taps, length, ptrs, panels + j * panel_floats,
                                       bias != nullptr ? bias + j * NR : nullptr, accumulate,
                                       c + j * NR, static_cast<std::size_t>(p.out_c), rows,
@@ -478,16 +507,18 @@ IgemmLayout igemm_layout(const Conv2dParams& p) {
 }
 
 // accumulate_output: the sums are added to what output holds (bias must then be null), as the
-// backward kernels' GradWrite::accumulate needs.
+// backward kernels' GradWrite::accumulate needs. gate: the backward kernels' ClampGate over the
+// output (assign only: the gate applies to the whole sum).
 template <class Arch>
 void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weights,
                   const float* bias, float* output, const F32Epilogue& epilogue, void* scratch,
-                  bool accumulate_output = false) {
+                  bool accumulate_output = false, const ClampGate* gate = nullptr) {
   using Shape = TileShape<Arch>;
   constexpr std::int32_t W = Shape::kWidth;
   constexpr std::int32_t NR = 2 * W;
   assert(scratch != nullptr && reinterpret_cast<std::uintptr_t>(scratch) % kScratchAlignment == 0);
   assert(!accumulate_output || bias == nullptr);
+  assert(gate == nullptr || !accumulate_output);
   const IgemmLayout l = igemm_layout<Arch>(p);
   unsigned char* base = static_cast<unsigned char*>(scratch);
   float* panels = reinterpret_cast<float*>(base + l.panels);
@@ -543,7 +574,7 @@ void conv2d_igemm(const Conv2dParams& p, const float* input, const float* weight
           ChannelMoments* col_moments =
               (last && epilogue.moments != nullptr) ? epilogue.moments + col0 : nullptr;
           const ColumnStage stage = {last && clamp, epilogue.clamp_min, epilogue.clamp_max,
-                                     col_moments};
+                                     col_moments, last ? gate : nullptr};
           if (wide_cols > 0)
             igemm_columns<Arch, Shape::kRows2, 2>(q, length, panels, panel_floats, col0, wide_cols,
                                                   col_bias, accumulate, output, stage,
