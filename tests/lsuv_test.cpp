@@ -319,8 +319,8 @@ TEST_CASE("LSUV scratch: exact size, one byte short, and fallback to recomputati
   const std::size_t lean_bytes = lsuv::lsuv_scratch_bytes(m->model, source, options);
   REQUIRE(lean_bytes > 0);
   REQUIRE(cached_bytes > lean_bytes);
-  alignas(lsuv::Arena::kAlignment) static unsigned char buffer[1 << 20];
-  REQUIRE(cached_bytes <= sizeof buffer);
+  unsigned char* const buffer = lsuv_test::shared_buffer();
+  REQUIRE(cached_bytes <= lsuv_test::kSharedBufferBytes);
   const std::vector<float> before = lsuv_test::snapshot(m->model);
 
   options.cache = lsuv::LsuvCache::always;
@@ -389,20 +389,20 @@ TEST_CASE("LSUV rejects enum values outside their enums and a source with batch 
   const std::vector<float> images = lsuv_test::gaussian_images(kImages, kInput, 12);
   const std::vector<float> before = lsuv_test::snapshot(m->model);
   lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
-  alignas(lsuv::Arena::kAlignment) static unsigned char buffer[1 << 20];
+  unsigned char* const buffer = lsuv_test::shared_buffer();
 
   lsuv::LsuvOptions bad;
   bad.variant = static_cast<lsuv::LsuvVariant>(7);
   CHECK(lsuv::lsuv_scratch_bytes(m->model, source, bad) == 0);
   {
-    lsuv::Arena arena(buffer, sizeof buffer);
+    lsuv::Arena arena(buffer, lsuv_test::kSharedBufferBytes);
     CHECK(lsuv::lsuv_initialize(m->model, source, bad, arena, nullptr) == Status::invalid_argument);
   }
   bad = lsuv::LsuvOptions();
   bad.cache = static_cast<lsuv::LsuvCache>(9);
   CHECK(lsuv::lsuv_scratch_bytes(m->model, source, bad) == 0);
   {
-    lsuv::Arena arena(buffer, sizeof buffer);
+    lsuv::Arena arena(buffer, lsuv_test::kSharedBufferBytes);
     CHECK(lsuv::lsuv_initialize(m->model, source, bad, arena, nullptr) == Status::invalid_argument);
   }
 
@@ -415,7 +415,7 @@ TEST_CASE("LSUV rejects enum values outside their enums and a source with batch 
     std::int32_t count = -1;
     CHECK(no_batches.read(0, batch.data(), &count) == Status::invalid_argument);
     CHECK(count == -1);
-    lsuv::Arena arena(buffer, sizeof buffer);
+    lsuv::Arena arena(buffer, lsuv_test::kSharedBufferBytes);
     CHECK(lsuv::lsuv_initialize(m->model, no_batches, lsuv::LsuvOptions(), arena, nullptr) ==
           Status::invalid_argument);
   }
@@ -430,8 +430,8 @@ TEST_CASE(
   lsuv::ArrayBatchSource source(images.data(), kImages, kInput, kBatch);
   lsuv::LsuvOptions options;
   const std::size_t bytes = lsuv::lsuv_scratch_bytes(m->model, source, options);
-  alignas(lsuv::Arena::kAlignment) static unsigned char buffer[1 << 20];
-  REQUIRE(bytes + lsuv::Arena::kAlignment <= sizeof buffer);
+  unsigned char* const buffer = lsuv_test::shared_buffer();
+  REQUIRE(bytes + lsuv::Arena::kAlignment <= lsuv_test::kSharedBufferBytes);
   unsigned char* const misaligned = buffer + 1;
   const std::vector<float> before = lsuv_test::snapshot(m->model);
 

@@ -7,6 +7,7 @@
 #include "graph_memory.hpp"
 #include "lsuv/model.hpp"
 #include "lsuv/seed_model.hpp"
+#include "support.hpp"
 
 using lsuv::kSeedLayers;
 
@@ -30,8 +31,8 @@ TEST_CASE("required_bytes is exact: one byte less fails, the count itself binds"
           lsuv::Status::ok);
   const std::size_t bytes = model.required_bytes();
   REQUIRE(bytes > 0);
-  alignas(lsuv::Arena::kAlignment) static unsigned char buffer[1 << 20];
-  REQUIRE(bytes <= sizeof buffer);
+  unsigned char* const buffer = lsuv_test::shared_buffer();
+  REQUIRE(bytes <= lsuv_test::kSharedBufferBytes);
   {
     lsuv::Arena small(buffer, bytes - 1);
     CHECK(model.bind(small) == lsuv::Status::arena_too_small);

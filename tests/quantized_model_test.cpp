@@ -111,7 +111,8 @@ TEST_CASE("quantize: fused clamps, shared scales and the network input's codes")
   CHECK(at("b2_relu6").fused);
   const lsuv::QuantParams r6 = at("b2_conv1").output_quant;
   CHECK(at("b2_conv1").output_max ==
-        std::min(127, r6.zero_point + static_cast<int>(std::lround(6.0 / r6.scale))));
+        std::min<std::int32_t>(
+            127, r6.zero_point + static_cast<std::int32_t>(std::lround(6.0 / r6.scale))));
   // The Hardtanh after a three-way add is fused into it; the add with ReLU clamps at zero.
   CHECK(at("b2_clip").fused);
   CHECK(at("b1_add").output_min == at("b1_add").output_quant.zero_point);

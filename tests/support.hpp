@@ -18,6 +18,15 @@
 
 namespace lsuv_test {
 
+// A megabyte of arena memory (kAlignment-aligned) for the test cases that need a fixed buffer:
+// one static copy for the whole program, not one per case, so that a test program fits a board's
+// RAM beside its heap (mps2-an386 has 4 MiB). Each case uses it alone.
+inline constexpr std::size_t kSharedBufferBytes = std::size_t{1} << 20;
+inline unsigned char* shared_buffer() {
+  alignas(lsuv::Arena::kAlignment) static unsigned char buffer[kSharedBufferBytes];
+  return buffer;
+}
+
 // Restores the best kernel level when a test case that forced a lower one ends.
 struct LevelGuard {
   ~LevelGuard() { (void)lsuv::set_cpu_level_limit(lsuv::cpu_level_detected()); }

@@ -74,7 +74,7 @@ TEST_CASE("Model::forward fuses ReLU into conv2d and linear with bit-identical r
   for (CpuLevel level : machine_levels()) {
     CAPTURE(std::string(lsuv::cpu_level_name(level)));
     REQUIRE(lsuv::set_cpu_level_limit(level) == Status::ok);
-    for (std::int32_t batch : {1, 7, kBatch}) {
+    for (std::int32_t batch : {std::int32_t{1}, std::int32_t{7}, kBatch}) {
       Recorder unfused;
       REQUIRE(m->model.forward(images.data(), batch, unfused) == Status::ok);
       REQUIRE(m->model.forward(images.data(), batch) == Status::ok);

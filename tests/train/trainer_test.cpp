@@ -73,8 +73,8 @@ TEST_CASE("trainer: training_bytes is exact, one byte less is arena_too_small") 
     CHECK((momentum == 0.0f ? memory.velocity_bytes == 0
                             : memory.velocity_bytes == memory.gradient_bytes));
     CHECK(memory.gradient_bytes >= memory.trainable_values * sizeof(float));
-    alignas(lsuv::Arena::kAlignment) static unsigned char buffer[1 << 20];
-    REQUIRE(bytes <= sizeof buffer);
+    unsigned char* const buffer = lsuv_test::shared_buffer();
+    REQUIRE(bytes <= lsuv_test::kSharedBufferBytes);
     lsuv::Arena short_arena(buffer, bytes - 1);
     CHECK(trainer.bind(short_arena) == Status::arena_too_small);
     CHECK(short_arena.used() == 0);
