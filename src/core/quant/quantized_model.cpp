@@ -339,7 +339,12 @@ Status QuantizedModel::quantize_input(const float* input, std::int32_t batch,
     float v = input[i] * inverse + zero;
     if (!(v == v)) v = zero;
     v = v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v);
-    q[i] = static_cast<std::int8_t>(std::floor(v + 0.5f));
+    // floor(v + 0.5) without a call to floor (SSE2 has no rounding instruction): truncation,
+    // one less where it went up (below zero). Equal to std::floor for every float v in
+    // [-128, 127] (all 2,248,015,873 checked).
+    const float w = v + 0.5f;
+    const std::int32_t t = static_cast<std::int32_t>(w);
+    q[i] = static_cast<std::int8_t>(t - (static_cast<float>(t) > w ? 1 : 0));
   }
   *quantized = q;
   return Status::ok;
