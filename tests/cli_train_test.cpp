@@ -17,96 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "cli_run.hpp"
+
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string scratch_dir() {
-  static const std::string dir = [] {
-    const std::string path = std::filesystem::temp_directory_path().string() + "/lsuv_train_test_" +
-                             std::to_string(getpid());
-    std::filesystem::create_directories(path);
-    return path;
-  }();
-  return dir;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-}
-
-std::string quoted(const std::string& word) {
-  std::string text = "'";
-  for (char c : word) text += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return text + "'";
-}
-
-// Runs `[env] [wrapper] lsuv args...` through /bin/sh; a signal shows as 128 + its number.
-Run lsuv(const std::vector<std::string>& args, const std::string& env = "") {
-  const char* program = std::getenv("LSUV_CLI");
-  REQUIRE(program != nullptr);
-  const char* wrapper = std::getenv("MESON_EXE_WRAPPER");
-  std::string command = env + " exec ";
-  if (wrapper != nullptr) command += std::string(wrapper) + " ";
-  command += quoted(program);
-  for (const std::string& arg : args) command += " " + quoted(arg);
-  const std::string out_path = scratch_dir() + "/stdout.txt";
-  const std::string err_path = scratch_dir() + "/stderr.txt";
-  command += " >" + quoted(out_path) + " 2>" + quoted(err_path) + " </dev/null";
-  const int status = std::system(command.c_str());
-  Run run;
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  run.out = slurp(out_path);
-  run.err = slurp(err_path);
-  return run;
-}
-
-constexpr int kSide = 8;
-constexpr int kClasses = 4;
-
-unsigned next_random(unsigned& state) {
-  state = state * 1664525u + 1013904223u;
-  return state >> 24;
-}
-
-// `count` images of class i % 4 (or `label` when >= 0): noise 0..191, the class's quadrant +64.
-void write_data(const std::string& stem, int count, int label = -1) {
-  std::ofstream images(scratch_dir() + "/" + stem + "-images.idx", std::ios::binary);
-  std::ofstream labels(scratch_dir() + "/" + stem + "-labels.idx", std::ios::binary);
-  const unsigned char n[4] = {0, 0, static_cast<unsigned char>(count >> 8),
-                              static_cast<unsigned char>(count)};
-  const unsigned char image_header[4] = {0, 0, 8, 3};
-  const unsigned char side[4] = {0, 0, 0, kSide};
-  images.write(reinterpret_cast<const char*>(image_header), 4);
-  images.write(reinterpret_cast<const char*>(n), 4);
-  images.write(reinterpret_cast<const char*>(side), 4);
-  images.write(reinterpret_cast<const char*>(side), 4);
-  const unsigned char label_header[4] = {0, 0, 8, 1};
-  labels.write(reinterpret_cast<const char*>(label_header), 4);
-  labels.write(reinterpret_cast<const char*>(n), 4);
-  unsigned state = 7;
-  for (int i = 0; i < count; ++i) {
-    const int k = label >= 0 ? label : i % kClasses;
-    for (int y = 0; y < kSide; ++y)
-      for (int x = 0; x < kSide; ++x) {
-        const bool lit = (y / (kSide / 2)) * 2 + x / (kSide / 2) == k % kClasses;
-        images.put(static_cast<char>((next_random(state) % 192u) + (lit ? 64u : 0u)));
-      }
-    labels.put(static_cast<char>(k));
-  }
-}
-
-std::string tiny_spec() {
-  const std::string path = scratch_dir() + "/tiny.spec";
-  std::ofstream(path) << "input: 1x8x8\nc1: Conv2d(1, 4, 3)\nr1: ReLU()\nf: Flatten()\n"
-                         "l1: Linear(144, 4)\n";
-  return path;
-}
+using namespace cli_run;
 
 // `lsuv train` of the tiny model on 256 training and 64 held-out images, batches of 16.
 std::vector<std::string> train_args(const std::string& out, const std::vector<std::string>& extra) {
@@ -151,12 +66,6 @@ double number_after(const std::string& text, const std::string& line, const std:
 
 std::string file_of(const std::string& directory, const std::string& name) {
   return slurp(scratch_dir() + "/" + directory + "/" + name);
-}
-
-void check_failure(const Run& run, const std::string& prefix) {
-  INFO("stderr: " << run.err);
-  CHECK(run.exit_code == 1);
-  CHECK(run.err.rfind(prefix, 0) == 0);
 }
 
 // Runs lsuv with stdout and stderr on a pseudo-terminal; returns what it wrote there.

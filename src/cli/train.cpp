@@ -12,8 +12,7 @@
 
 #include "cli/cli_common.hpp"
 #include "cli/progress.hpp"
-#include "core/random.hpp"
-#include "lsuv/init.hpp"
+#include "cli/training_run.hpp"
 #include "lsuv/io/checkpoint.hpp"
 #include "lsuv/io/npy.hpp"
 #include "lsuv/io/output_path.hpp"
@@ -25,104 +24,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The data-order generator's stream: its own, apart from the initialisers' per-layer streams.
-constexpr std::uint64_t kOrderStream = 0x6f72646572;  // "order"
-
 void check_file(Status status, const char* verb, const std::string& path, const FileError& error) {
   if (status == Status::ok) return;
   const std::string file = error.file[0] != '\0' ? error.file : path;
   fail(std::string(verb) + " " + file + ": " +
        (error.message[0] != '\0' ? error.message : status_name(status)));
-}
-
-// Images and labels, the first `count` of each file.
-struct Dataset {
-  IdxImages images;
-  IdxLabels labels;
-  std::int32_t count = 0;
-};
-
-Dataset load_dataset(const std::string& images_path, const std::string& labels_path,
-                     std::int32_t limit, const ModelSpec& spec, std::int32_t classes) {
-  Dataset data;
-  data.images = load_images(images_path);
-  check(data.labels.load(labels_path.c_str()), labels_path);
-  if (data.labels.count() != data.images.count())
-    fail(labels_path + " holds " + std::to_string(data.labels.count()) + " labels for the " +
-         std::to_string(data.images.count()) + " images of " + images_path);
-  if (data.images.shape() != spec.input)
-    fail(images_path + " holds 1x" + std::to_string(data.images.height()) + "x" +
-         std::to_string(data.images.width()) + " images but the spec's input is " +
-         std::to_string(spec.input.channels) + "x" + std::to_string(spec.input.height) + "x" +
-         std::to_string(spec.input.width));
-  if (limit > data.images.count())
-    fail(images_path + " holds " + std::to_string(data.images.count()) + " images; " +
-         std::to_string(limit) + " were asked for");
-  data.count = limit > 0 ? limit : data.images.count();
-  for (std::int32_t i = 0; i < data.count; ++i)
-    if (data.labels[i] >= classes)
-      fail(labels_path + ": label " + std::to_string(data.labels[i]) + " of image " +
-           std::to_string(i) + " is outside the model's " + std::to_string(classes) + " classes");
-  return data;
-}
-
-// Gathers images by index into NHWC floats (pixel/255 - mean) / std, and their labels.
-class Batcher {
- public:
-  Batcher(const Dataset& data, float mean, float std, std::int32_t batch)
-      : data_(data),
-        images_(static_cast<std::size_t>(batch) * data.images.shape().elements(), "a batch"),
-        labels_(static_cast<std::size_t>(batch)) {
-    for (int pixel = 0; pixel < 256; ++pixel)
-      table_[pixel] = (static_cast<float>(pixel) / 255.0f - mean) / std;
-  }
-  void gather(const std::int32_t* indices, std::int32_t n) {
-    const std::size_t pixels = data_.images.shape().elements();
-    for (std::int32_t b = 0; b < n; ++b) {
-      const std::uint8_t* image = data_.images.image(indices[b]);
-      float* out = images_.data() + static_cast<std::size_t>(b) * pixels;
-      for (std::size_t i = 0; i < pixels; ++i) out[i] = table_[image[i]];
-      labels_[static_cast<std::size_t>(b)] = data_.labels[indices[b]];
-    }
-  }
-  const float* images() const { return images_.data(); }
-  const std::int32_t* labels() const { return labels_.data(); }
-
- private:
-  const Dataset& data_;
-  CheckedArray<float> images_;
-  std::vector<std::int32_t> labels_;
-  float table_[256] = {};
-};
-
-struct Evaluation {
-  double loss = 0.0;      // mean softmax cross-entropy
-  double accuracy = 0.0;  // fraction whose largest logit is the label
-};
-
-Evaluation evaluate(Model& model, const Dataset& test, Batcher& batcher, std::int32_t batch) {
-  std::vector<std::int32_t> indices(static_cast<std::size_t>(batch));
-  const std::int32_t classes = static_cast<std::int32_t>(model.output_shape().elements());
-  double loss = 0.0;
-  std::int64_t correct = 0;
-  for (std::int32_t first = 0; first < test.count; first += batch) {
-    const std::int32_t n = std::min(batch, test.count - first);
-    for (std::int32_t b = 0; b < n; ++b) indices[static_cast<std::size_t>(b)] = first + b;
-    batcher.gather(indices.data(), n);
-    check(model.forward(batcher.images(), n), "evaluating the held-out images");
-    const float* logits = model.output().data;
-    for (std::int32_t b = 0; b < n; ++b) {
-      const float* row = logits + static_cast<std::size_t>(b) * classes;
-      const std::int32_t label = batcher.labels()[b];
-      const std::int32_t best =
-          static_cast<std::int32_t>(std::max_element(row, row + classes) - row);
-      double sum = 0.0;
-      for (std::int32_t c = 0; c < classes; ++c) sum += std::exp(double{row[c]} - row[best]);
-      loss += row[best] + std::log(sum) - row[label];
-      correct += best == label ? 1 : 0;
-    }
-  }
-  return {loss / test.count, static_cast<double>(correct) / test.count};
 }
 
 void initialise(Model& model, const TrainCommand& command, const Dataset& train) {
@@ -133,47 +39,10 @@ void initialise(Model& model, const TrainCommand& command, const Dataset& train)
     std::printf("weights from %s\n", command.weights.c_str());
     return;
   }
-  const bool lsuv = command.init.rfind("lsuv-", 0) == 0;
-  Initializer base = Initializer::pytorch_default;
-  if (!lsuv) (void)initializer_from_name(command.init.c_str(), &base);
-  CheckedArray<unsigned char> scratch(initialize_scratch_bytes(model, base) + Arena::kAlignment,
-                                      "the initialiser's scratch memory");
-  Arena arena(scratch.data(), scratch.size());
-  InitOptions init;
-  init.seed = command.seed;
-  check(initialize(model, base, init, arena), "initialising the weights");
-  if (!lsuv) {
-    std::printf("%s init (seed %llu)\n", initializer_name(base),
-                static_cast<unsigned long long>(command.seed));
-    return;
-  }
-  LsuvOptions options;
-  options.seed = command.seed;
-  if (command.init == "lsuv-paper") {
-    options.variant = LsuvVariant::paper;
-    options.orthonormal_preinit = true;
-  }
-  IdxBatchOptions calibration;
-  calibration.image_count = std::min(command.batch_size, train.count);
-  calibration.batch_size = calibration.image_count;
-  calibration.mean = command.mean;
-  calibration.std = command.std;
-  IdxBatchSource source;
-  check(source.configure(train.images, calibration), "batching the calibration images");
-  ReportBuffer buffer(model, options);
-  check(run_lsuv(model, source, options, &buffer.report), "LSUV");
-  std::printf("%s init: LSUV (%s variant) on the first %d training images (seed %llu)\n",
-              initializer_name(base), lsuv_variant_name(options.variant),
-              static_cast<int>(calibration.image_count),
-              static_cast<unsigned long long>(command.seed));
-}
-
-// An epoch's order: Fisher-Yates over 0..n-1 from a generator that runs across epochs, so the
-// order depends only on the generator's state at the epoch's start.
-void shuffle(detail::Pcg32& rng, std::vector<std::int32_t>& order) {
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
-  for (std::size_t i = order.size(); i > 1; --i)
-    std::swap(order[i - 1], order[rng.bounded(static_cast<std::uint32_t>(i))]);
+  std::printf("%s\n",
+              initialise_weights(model, command.init, command.seed, train,
+                                 command.recipe.batch_size, command.data.mean, command.data.std)
+                  .c_str());
 }
 
 // What a resumed run must repeat to continue the same run: the data (count, labels,
@@ -187,9 +56,9 @@ std::uint32_t run_fingerprint(const TrainCommand& command, const Dataset& train,
     bytes.insert(bytes.end(), p, p + size);
   };
   put(&train.count, sizeof train.count);
-  put(&command.batch_size, sizeof command.batch_size);
-  put(&command.mean, sizeof command.mean);
-  put(&command.std, sizeof command.std);
+  put(&command.recipe.batch_size, sizeof command.recipe.batch_size);
+  put(&command.data.mean, sizeof command.data.mean);
+  put(&command.data.std, sizeof command.data.std);
   put(&command.seed, sizeof command.seed);
   put(&command.sgd.momentum, sizeof command.sgd.momentum);
   put(&command.sgd.weight_decay, sizeof command.sgd.weight_decay);
@@ -248,19 +117,13 @@ void run_train(const TrainCommand& command) {
     if (!file->empty())
       check_file(check_output_file(file->c_str(), &error), "writing", *file, error);
   const ModelSpec spec = command.spec.empty() ? seed_spec() : load_spec(command.spec);
-  auto loaded = bind_model(spec, command.batch_size);
+  auto loaded = bind_model(spec, command.recipe.batch_size);
   Model& model = loaded->model;
-  const ImageShape out = model.output_shape();
-  if (out.height != 1 || out.width != 1)
-    fail(
-        "lsuv train trains classifiers: the model's output must be one vector of class scores "
-        "per image (it is " +
-        std::to_string(out.channels) + "x" + std::to_string(out.height) + "x" +
-        std::to_string(out.width) + ")");
-  const Dataset train =
-      load_dataset(command.images, command.labels, command.train_count, spec, out.channels);
-  const Dataset test = load_dataset(command.test_images, command.test_labels, command.test_count,
-                                    spec, out.channels);
+  const std::int32_t classes = classifier_classes(model, "lsuv train");
+  const TrainingDataOptions& data = command.data;
+  const Dataset train = load_dataset(data.images, data.labels, data.train_count, spec, classes);
+  const Dataset test =
+      load_dataset(data.test_images, data.test_labels, data.test_count, spec, classes);
 
   std::vector<const char*> frozen;
   for (const std::string& name : command.frozen) {
@@ -273,23 +136,18 @@ void run_train(const TrainCommand& command) {
   options.trainable.frozen_count = static_cast<std::int32_t>(frozen.size());
   options.trainable.bias_only = command.bias_only;
   options.trainable.last_layers = command.last_layers;
-  CheckedArray<unsigned char> records(Trainer::plan_bytes(model.layer_count()) + Arena::kAlignment,
-                                      "the training plan");
-  Arena plan(records.data(), records.size());
-  Trainer trainer;
-  const Status configured = trainer.configure(model, options, plan);
+  TrainerMemory memory;
+  const Status configured = memory.configure(model, options);
   if (configured == Status::invalid_argument &&
       frozen.size() + command.bias_only + (command.last_layers > 0) > 0)
     fail("the freezing options leave nothing to train (or --last is beyond the model's layers)");
   check(configured, "planning training");
-  CheckedArray<unsigned char> memory(trainer.training_bytes() + Arena::kAlignment,
-                                     "training memory");
-  Arena arena(memory.data(), memory.size());
-  check(trainer.bind(arena), "binding the trainer");
+  memory.bind();
+  Trainer& trainer = memory.trainer();
 
-  const std::int32_t batch = command.batch_size;
+  const std::int32_t batch = command.recipe.batch_size;
   const std::int64_t steps_per_epoch = (train.count + batch - 1) / batch;
-  const std::int64_t total_steps = steps_per_epoch * command.epochs;
+  const std::int64_t total_steps = steps_per_epoch * command.recipe.epochs;
   LrSchedule schedule = command.schedule;
   if (schedule.step_size == 0) schedule.step_size = steps_per_epoch;
   schedule.total_steps = total_steps;
@@ -323,13 +181,13 @@ void run_train(const TrainCommand& command) {
       "(%s), momentum %g%s; training memory %zu bytes\n",
       command.spec.empty() ? "the seed's network" : command.spec.c_str(),
       static_cast<int>(train.count), static_cast<long long>(steps_per_epoch),
-      static_cast<int>(batch), static_cast<int>(command.epochs), static_cast<int>(test.count),
-      static_cast<double>(schedule.base), lr_schedule_name(schedule.kind),
-      static_cast<double>(command.sgd.momentum), command.sgd.nesterov ? " (Nesterov)" : "",
-      trainer.training_bytes());
+      static_cast<int>(batch), static_cast<int>(command.recipe.epochs),
+      static_cast<int>(test.count), static_cast<double>(schedule.base),
+      lr_schedule_name(schedule.kind), static_cast<double>(command.sgd.momentum),
+      command.sgd.nesterov ? " (Nesterov)" : "", trainer.training_bytes());
 
-  Batcher train_batch(train, command.mean, command.std, batch);
-  Batcher test_batch(test, command.mean, command.std, batch);
+  Batcher train_batch(train, data.mean, data.std, batch);
+  Batcher test_batch(test, data.mean, data.std, batch);
   if (start == 0) {
     const Evaluation before = evaluate(model, test, test_batch, batch);
     std::printf("epoch 0: test loss %.4f, accuracy %.2f%%\n", before.loss, 100.0 * before.accuracy);
@@ -357,16 +215,9 @@ void run_train(const TrainCommand& command) {
     }
     const std::int64_t first = in_epoch * batch;
     const auto n = static_cast<std::int32_t>(std::min<std::int64_t>(batch, train.count - first));
-    train_batch.gather(order.data() + first, n);
-    TrainStepReport report;
-    const Status status =
-        trainer.train_step(train_batch.images(), train_batch.labels(), n,
-                           learning_rate_at(schedule, step + schedule_offset), &report);
-    if (status == Status::non_finite)
-      fail("step " + std::to_string(step + 1) +
-           ": the loss or a gradient is not finite (try a smaller --lr, or --clip): weights not "
-           "written");
-    check(status, "training step " + std::to_string(step + 1));
+    const TrainStepReport report =
+        take_step(trainer, train_batch, order.data() + first, n,
+                  learning_rate_at(schedule, step + schedule_offset), step, "weights not written");
     if (!command.history.empty())
       history.insert(history.end(),
                      {report.loss, learning_rate_at(schedule, step + schedule_offset),
@@ -381,7 +232,7 @@ void run_train(const TrainCommand& command) {
       std::snprintf(text, sizeof text,
                     "epoch %lld/%d, step %lld/%lld: loss %.4f, accuracy %.2f%%, %.0f images/s, "
                     "ETA %s",
-                    static_cast<long long>(epoch + 1), static_cast<int>(command.epochs),
+                    static_cast<long long>(epoch + 1), static_cast<int>(command.recipe.epochs),
                     static_cast<long long>(in_epoch + 1), static_cast<long long>(steps_per_epoch),
                     epoch_meter.loss(), 100.0 * epoch_meter.accuracy(), epoch_meter.rate(),
                     duration_text(elapsed / static_cast<double>(done - start) *

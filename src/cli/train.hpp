@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/training_data.hpp"
+#include "cli/training_options.hpp"
 #include "lsuv/lr_schedule.hpp"
 #include "lsuv/sgd.hpp"
 
@@ -20,18 +22,12 @@ struct TrainCommand {
   std::string spec;     // empty: the seed's network
   std::string output;   // weights directory to write
   std::string weights;  // start from this weights directory instead of an initialiser
-  // pytorch_default, he_normal, orthonormal, lsuv-seed (pytorch_default, then the seed
-  // variant), lsuv-paper (orthonormal pre-init and the paper variant); LSUV calibrates on the
-  // first batch of training images in file order.
+  // One of init_names() (cli/training_run.hpp); LSUV calibrates on the first batch of training
+  // images in file order.
   std::string init = "lsuv-seed";
-  std::string images, labels, test_images, test_labels;
-  std::int32_t train_count = 0;  // the first N training images; 0: all
-  std::int32_t test_count = 0;   // the first N held-out images; 0: all
-  float mean = 0.0f;             // inputs are (pixel/255 - mean) / std
-  float std = 1.0f;
+  TrainingDataOptions data;
   std::uint64_t seed = 0;  // initialisers, LSUV and the data order
-  std::int32_t epochs = 1;
-  std::int32_t batch_size = 64;
+  Recipe recipe;           // the learning rate is the schedule's base
   LrSchedule schedule;
   std::string schedule_name = "constant";
   SgdOptions sgd;

@@ -4,53 +4,27 @@
 #include "cli/cli_common.hpp"
 #include "cli/option_checks.hpp"
 #include "cli/train.hpp"
-#include "lsuv/io/idx.hpp"
+#include "cli/training_run.hpp"
 
 namespace lsuv::cli {
 
 CLI::App* add_train_command(CLI::App& app, TrainCommand& command, std::string& seed_text) {
   CLI::App* train = app.add_subcommand(
       "train", "Train a model (spec) with SGD on IDX data, write the trained weights directory");
-  const std::string data = fashion_mnist::kDefaultDirectory;
-  command.images = fashion_mnist_file(data, fashion_mnist::kTrainImages);
-  command.labels = fashion_mnist_file(data, fashion_mnist::kTrainLabels);
-  command.test_images = fashion_mnist_file(data, fashion_mnist::kTestImages);
-  command.test_labels = fashion_mnist_file(data, fashion_mnist::kTestLabels);
-  command.mean = fashion_mnist::kMean;
-  command.std = fashion_mnist::kStd;
-  command.schedule.base = 0.05f;
   command.sgd.momentum = 0.9f;
   train->add_option("--spec", command.spec, "model spec file (default: the seed's network)");
   train->add_option("--out", command.output, "trained weights directory to write")->required();
   CLI::Option* init =
       train->add_option("--init", command.init, "initialiser (LSUV calibrates on one batch)")
-          ->check(CLI::IsMember(
-              {"pytorch_default", "he_normal", "orthonormal", "lsuv-seed", "lsuv-paper"}))
+          ->check(CLI::IsMember(init_names()))
           ->capture_default_str();
   train->add_option("--weights", command.weights, "start from this weights directory")
       ->excludes(init);
-  train->add_option("--images", command.images, "training images (IDX)")->capture_default_str();
-  train->add_option("--labels", command.labels, "training labels (IDX)")->capture_default_str();
-  train->add_option("--test-images", command.test_images, "held-out images (IDX)")
-      ->capture_default_str();
-  train->add_option("--test-labels", command.test_labels, "held-out labels (IDX)")
-      ->capture_default_str();
-  train
-      ->add_option("--train-count", command.train_count, "use the first N training images (0: all)")
-      ->capture_default_str();
-  train->add_option("--test-count", command.test_count, "use the first N held-out images (0: all)")
-      ->capture_default_str();
-  train->add_option("--mean", command.mean, "inputs: (pixel/255 - mean) / std")
-      ->capture_default_str();
-  train->add_option("--std", command.std, "inputs: (pixel/255 - mean) / std")
-      ->capture_default_str();
+  add_training_data_options(*train, command.data);
   seed_text = "0";
   train->add_option("--seed", seed_text, "seed of the init, LSUV and the data order")
       ->capture_default_str();
-  train->add_option("--epochs", command.epochs, "passes over the training images")
-      ->capture_default_str();
-  train->add_option("--batch-size", command.batch_size, "images per step")->capture_default_str();
-  train->add_option("--lr", command.schedule.base, "learning rate")->capture_default_str();
+  add_recipe_options(*train, command.recipe);
   train->add_option("--schedule", command.schedule_name, "learning-rate schedule")
       ->check(CLI::IsMember({"constant", "step", "cosine"}))
       ->capture_default_str();
@@ -92,13 +66,9 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& command, std::string& s
 
 void check_train_options(TrainCommand& command, const std::string& seed_text) {
   command.seed = parse_seed("--seed", seed_text);
-  require_range("--epochs", command.epochs, 1, 1000000);
-  require_range("--batch-size", command.batch_size, 1, 65536);
-  require_range("--train-count", command.train_count, 0, INT32_MAX);
-  require_range("--test-count", command.test_count, 0, INT32_MAX);
-  require_finite_range("--mean", command.mean, -1e3, 1e3);
-  require_finite_range("--std", command.std, 1e-3, 1e3);
-  require_finite_range("--lr", command.schedule.base, 1e-12, 1e3);
+  check_recipe_options(command.recipe);
+  check_training_data_options(command.data);
+  command.schedule.base = command.recipe.learning_rate;
   require_range("--warmup", command.schedule.warmup_steps, 0, INT64_MAX / 2);
   require_range("--step-size", command.schedule.step_size, 0, INT64_MAX / 2);
   require_finite_range("--gamma", command.schedule.gamma, 1e-12, 1e3);
