@@ -99,4 +99,24 @@ void check_failure(const Run& run, const std::string& prefix) {
   CHECK(run.err.rfind(prefix, 0) == 0);
 }
 
+std::vector<std::string> tiny_run_args(const std::string& command, const std::string& out,
+                                       const std::vector<std::string>& extra) {
+  static const bool written = [] {
+    write_data("train", 256);
+    write_data("test", 64);
+    return true;
+  }();
+  (void)written;
+  const std::string d = scratch_dir() + "/";
+  std::vector<std::string> args = {command, "--spec", tiny_spec(), "--out", d + out};
+  for (const char* stem : {"train", "test"}) {
+    const std::string prefix = std::string(stem) == "train" ? "--" : "--test-";
+    args.insert(args.end(), {prefix + "images", d + stem + "-images.idx", prefix + "labels",
+                             d + stem + "-labels.idx"});
+  }
+  args.insert(args.end(), {"--batch-size", "16", "--mean", "0.3", "--std", "0.3"});
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 }  // namespace cli_run

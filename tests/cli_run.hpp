@@ -31,5 +31,9 @@ constexpr int kClasses = 4;
 void write_data(const std::string& stem, int count, int label = -1);
 // scratch_dir()/tiny.spec: Conv2d(1, 4, 3), ReLU, Flatten, Linear(144, 4) on 1x8x8.
 std::string tiny_spec();
+// `lsuv <command>` (train, experiment) of the tiny model on 256 training and 64 held-out images
+// (written on first use), batches of 16, output `--out scratch_dir()/<out>`, then `extra`.
+std::vector<std::string> tiny_run_args(const std::string& command, const std::string& out,
+                                       const std::vector<std::string>& extra);
 
 }  // namespace cli_run

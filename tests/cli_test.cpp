@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "cli_run.hpp"
+
 namespace {
 
 struct Run {
@@ -44,16 +46,8 @@ std::string source_path(const std::string& relative) {
   return std::string(LSUV_SOURCE_ROOT) + "/" + relative;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-}
-
-std::string quoted(const std::string& word) {
-  std::string text = "'";
-  for (char c : word) text += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return text + "'";
-}
+using cli_run::quoted;
+using cli_run::slurp;
 
 // "exec [wrapper] lsuv args...": in a cross build MESON_EXE_WRAPPER names the emulator.
 std::string lsuv_command(const std::vector<std::string>& args) {

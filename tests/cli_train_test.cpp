@@ -25,34 +25,7 @@ using namespace cli_run;
 
 // `lsuv train` of the tiny model on 256 training and 64 held-out images, batches of 16.
 std::vector<std::string> train_args(const std::string& out, const std::vector<std::string>& extra) {
-  static const bool written = [] {
-    write_data("train", 256);
-    write_data("test", 64);
-    return true;
-  }();
-  (void)written;
-  const std::string d = scratch_dir() + "/";
-  std::vector<std::string> args = {"train",
-                                   "--spec",
-                                   tiny_spec(),
-                                   "--out",
-                                   d + out,
-                                   "--images",
-                                   d + "train-images.idx",
-                                   "--labels",
-                                   d + "train-labels.idx",
-                                   "--test-images",
-                                   d + "test-images.idx",
-                                   "--test-labels",
-                                   d + "test-labels.idx",
-                                   "--batch-size",
-                                   "16",
-                                   "--mean",
-                                   "0.3",
-                                   "--std",
-                                   "0.3"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
+  return tiny_run_args("train", out, extra);
 }
 
 // The number after `key` on the line that starts with `line`.

@@ -9,6 +9,7 @@
 #include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "cli/demo.hpp"
+#include "cli/experiment.hpp"
 #include "cli/int8_lsuv.hpp"
 #include "cli/option_checks.hpp"
 #include "cli/quantize.hpp"
@@ -218,10 +219,13 @@ int main(int argc, char** argv) {
   std::string train_seed;
   CLI::App* train_command = lsuv::cli::add_train_command(app, train, train_seed);
 
+  lsuv::cli::ExperimentCommand experiment;
+  CLI::App* experiment_command = lsuv::cli::add_experiment_command(app, experiment);
+
   if (is_unknown_command(app, argc, argv)) {
     std::fprintf(stderr,
                  "lsuv: unknown command '%s' (commands: demo, init, stats, forward, fold, "
-                 "quantize, train, bench)\n",
+                 "quantize, train, experiment, bench)\n",
                  argv[1]);
     return 1;
   }
@@ -291,6 +295,9 @@ int main(int argc, char** argv) {
     } else if (*train_command) {
       lsuv::cli::check_train_options(train, train_seed);
       lsuv::cli::run_train(train);
+    } else if (*experiment_command) {
+      lsuv::cli::check_experiment_options(experiment);
+      lsuv::cli::run_experiment(experiment);
     } else if (*bench_command) {
       lsuv::cli::run_bench(bench);
     }

@@ -42,9 +42,12 @@ bool ends_with(const std::string& text, const char* suffix) {
          text.compare(text.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-// Regular `*.npy` files, and the per-file temporaries of older versions of lsuv.
-bool is_weights_file(const std::string& name) {
-  return ends_with(name, ".npy") || name.find(".npy.tmp.") != std::string::npos;
+// A file of `files`, or the per-file temporary of an older writer of one.
+bool is_owned_file(const std::string& name, const DirectoryFiles& files) {
+  for (const std::string& suffix : files.suffixes)
+    if (ends_with(name, suffix.c_str()) || name.find(suffix + ".tmp.") != std::string::npos)
+      return true;
+  return false;
 }
 
 std::vector<std::string> entries(const std::string& directory) {
@@ -120,7 +123,13 @@ Status swap_in(const std::string& staging, const std::string& target, const Spli
 
 }  // namespace
 
-Status check_replaceable_directory(const std::string& directory, FileError* error) {
+const DirectoryFiles& weights_files() {
+  static const DirectoryFiles files{{".npy"}, "a weights file"};
+  return files;
+}
+
+Status check_replaceable_directory(const std::string& directory, const DirectoryFiles& files,
+                                   FileError* error) {
   if (directory.empty()) {
     set_file_error(error, directory, "an empty path names no directory");
     return Status::invalid_argument;
@@ -150,10 +159,11 @@ Status check_replaceable_directory(const std::string& directory, FileError* erro
   for (const std::string& name : entries(directory)) {
     struct stat entry;
     const std::string path = join(directory, name);
-    if (lstat(path.c_str(), &entry) != 0 || !S_ISREG(entry.st_mode) || !is_weights_file(name)) {
+    if (lstat(path.c_str(), &entry) != 0 || !S_ISREG(entry.st_mode) ||
+        !is_owned_file(name, files)) {
       set_file_error(
           error, directory,
-          "holds " + name + ", which is not a weights file: not replaced (move it away first)");
+          "holds " + name + ", which is not " + files.kind + ": not replaced (move it away first)");
       return Status::invalid_argument;
     }
   }
@@ -182,11 +192,11 @@ void remove_stale_temporaries(const std::string& directory) {
   }
 }
 
-Status write_directory_atomically(const std::string& directory,
+Status write_directory_atomically(const std::string& directory, const DirectoryFiles& files,
                                   const std::function<Status(const std::string&)>& contents,
                                   FileError* error) {
   remove_stale_temporaries(directory);
-  LSUV_TRY(check_replaceable_directory(directory, error));
+  LSUV_TRY(check_replaceable_directory(directory, files, error));
   const SplitPath split_target = split(directory);
   const std::string target = join(split_target.parent, split_target.name);
   const std::string staging = staging_name(split_target, ".tmp.");

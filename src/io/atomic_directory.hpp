@@ -1,5 +1,6 @@
-// Crash-safe whole-directory writes: a weights directory is replaced as one unit, so readers
-// and a later run see either every old file or every new one, never a mix.
+// Crash-safe whole-directory writes: a weights directory (or an experiment's results) is
+// replaced as one unit, so readers and a later run see either every old file or every new one,
+// never a mix.
 //
 // The new files go into a sibling staging directory `.<name>.tmp.<pid>.<n>` (same parent, so
 // the final step is a rename within one file system), which is flushed to the disk and then
@@ -17,6 +18,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "lsuv/io/file_error.hpp"
 #include "lsuv/status.hpp"
@@ -25,19 +27,29 @@ namespace lsuv::detail {
 
 constexpr long kStaleTemporarySeconds = 3600;
 
+// The files a kind of directory holds, by the endings of their names (with the stale
+// `<file>.tmp.*` files of older per-file writers), and what a refusal calls them.
+struct DirectoryFiles {
+  std::vector<std::string> suffixes;
+  std::string kind;  // "a weights file"
+};
+// A weights directory: `*.npy` files.
+const DirectoryFiles& weights_files();
+
 // What write_directory_atomically() may replace: `directory` absent, or a directory holding
-// only regular `*.npy` files (and stale `*.npy.tmp.*` files of older writers). Anything else
-// in it (another file, a subdirectory) would be lost by the swap, so it is refused; so are a
-// symbolic link and a non-directory in its place. Also checks that the parent exists and is
-// writable. Errors: invalid_argument (empty path, something we must not replace),
-// file_not_found (no parent), io_error (the parent is not writable), each with *error filled.
-Status check_replaceable_directory(const std::string& directory, FileError* error);
+// only regular files of `files` (a weights directory: `*.npy`). Anything else in it (another
+// file, a subdirectory) would be lost by the swap, so it is refused; so are a symbolic link and
+// a non-directory in its place. Also checks that the parent exists and is writable. Errors:
+// invalid_argument (empty path, something we must not replace), file_not_found (no parent),
+// io_error (the parent is not writable), each with *error filled.
+Status check_replaceable_directory(const std::string& directory, const DirectoryFiles& files,
+                                   FileError* error);
 
 // Creates the staging directory, calls `contents` with its path to fill it, and swaps it into
 // place of `directory` as described above. On any failure (including a status other than ok
 // from `contents`) the staging directory is removed and `directory` is exactly as it was.
 // Errors: those of check_replaceable_directory, io_error, or the status `contents` returned.
-Status write_directory_atomically(const std::string& directory,
+Status write_directory_atomically(const std::string& directory, const DirectoryFiles& files,
                                   const std::function<Status(const std::string&)>& contents,
                                   FileError* error);
 

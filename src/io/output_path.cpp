@@ -23,7 +23,7 @@ std::string parent_of(const std::string& path) {
 Status check_output_directory(const char* path, FileError* error) {
   detail::clear_file_error(error);
   if (path == nullptr) return Status::invalid_argument;
-  return detail::check_replaceable_directory(path, error);
+  return detail::check_replaceable_directory(path, detail::weights_files(), error);
 }
 
 Status check_output_file(const char* path, FileError* error) {

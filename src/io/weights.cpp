@@ -171,7 +171,7 @@ Status save_weights(const Model& model, const char* directory, FileError* error)
   if (!model.bound()) return Status::not_bound;
   LSUV_TRY(check_names(model));
   return detail::write_directory_atomically(
-      directory,
+      directory, detail::weights_files(),
       [&](const std::string& staging) {
         std::vector<float> torch_order;
         for (std::int32_t index = 0; index < model.layer_count(); ++index) {
