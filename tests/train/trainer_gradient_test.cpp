@@ -101,6 +101,25 @@ int check_model_gradients(const lsuv::Model& model, const lsuv::Trainer& trainer
   return checked;
 }
 
+// One cross-entropy step of `trainer` on `images`: its loss against the double model's, then
+// every trained tensor's gradient against finite differences; returns how many were checked.
+int check_cross_entropy_step(const lsuv::Model& model, lsuv::Trainer& trainer,
+                             const std::vector<float>& images,
+                             const std::vector<std::int32_t>& labels, std::int32_t classes,
+                             std::mt19937& gen) {
+  const std::int32_t batch = static_cast<std::int32_t>(labels.size());
+  lsuv::TrainStepReport report;
+  REQUIRE(trainer.compute_gradients(images.data(), labels.data(), batch, &report) ==
+          lsuv::Status::ok);
+  const std::vector<double> x(images.begin(), images.end());
+  const auto loss = [&](const DoubleParameters& p) {
+    const std::vector<double> logits = lsuv_test::model_forward_double(model, p, x, batch);
+    return lsuv_test::cross_entropy_double(batch, classes, logits, labels);
+  };
+  CHECK(report.loss == doctest::Approx(loss(lsuv_test::double_parameters(model))).epsilon(1e-5));
+  return check_model_gradients(model, trainer, loss, gen);
+}
+
 TEST_CASE("trainer: whole-model gradients of a residual graph match finite differences") {
   const std::int32_t batch = 3;
   auto m = lsuv_test::make_model(lsuv_test::kResidual, lsuv_test::kResidualCount,
@@ -110,24 +129,13 @@ TEST_CASE("trainer: whole-model gradients of a residual graph match finite diffe
   lsuv::TrainOptions options;
   lsuv_test::BoundTrainer t(m->model, options);
   const std::vector<float> images = lsuv_test::gaussian_images(batch, lsuv_test::kResidualInput, 5);
-  const std::vector<std::int32_t> labels = {4, 0, 2};
-  lsuv::TrainStepReport report;
-  REQUIRE(t.trainer.compute_gradients(images.data(), labels.data(), batch, &report) ==
-          lsuv::Status::ok);
-
-  const std::vector<double> x(images.begin(), images.end());
-  const auto loss = [&](const DoubleParameters& p) {
-    const std::vector<double> logits = lsuv_test::model_forward_double(m->model, p, x, batch);
-    return lsuv_test::cross_entropy_double(batch, 5, logits, labels);
-  };
-  CHECK(report.loss == doctest::Approx(loss(lsuv_test::double_parameters(m->model))).epsilon(1e-5));
+  // Weights of 7 convolutions (without dead) and the linear, 4 conv and linear biases, and the
+  // gamma and beta of 3 batch norms.
+  CHECK(check_cross_entropy_step(m->model, t.trainer, images, {4, 0, 2}, 5, gen) == 8 + 3 + 6);
   // The dead branch cannot reach the loss: it does not train (PyTorch leaves its grad None).
   const std::int32_t dead = m->model.find_layer("dead");
   CHECK(t.trainer.weight_gradient(dead) == nullptr);
   CHECK_FALSE(t.trainer.op(dead).needs_gradient);
-  // Weights of 7 convolutions (without dead) and the linear, 4 conv and linear biases, and the
-  // gamma and beta of 3 batch norms.
-  CHECK(check_model_gradients(m->model, t.trainer, loss, gen) == 8 + 3 + 6);
 }
 
 TEST_CASE(
@@ -177,18 +185,8 @@ TEST_CASE(
     CHECK(t.trainer.op(clamp).gradient_bytes == 0);
   }
   const std::vector<float> images = lsuv_test::gaussian_images(batch, kGatedInput, 7);
-  const std::vector<std::int32_t> labels = {2, 0, 1};
-  lsuv::TrainStepReport report;
-  REQUIRE(t.trainer.compute_gradients(images.data(), labels.data(), batch, &report) ==
-          lsuv::Status::ok);
-  const std::vector<double> x(images.begin(), images.end());
-  const auto loss = [&](const DoubleParameters& p) {
-    const std::vector<double> logits = lsuv_test::model_forward_double(m->model, p, x, batch);
-    return lsuv_test::cross_entropy_double(batch, 3, logits, labels);
-  };
-  CHECK(report.loss == doctest::Approx(loss(lsuv_test::double_parameters(m->model))).epsilon(1e-5));
   // c1, c2 and fc weights and biases.
-  CHECK(check_model_gradients(m->model, t.trainer, loss, gen) == 6);
+  CHECK(check_cross_entropy_step(m->model, t.trainer, images, {2, 0, 1}, 3, gen) == 6);
 }
 
 }  // namespace
