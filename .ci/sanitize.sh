@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (any report
-# is fatal) and runs it. Uses clang++-14 when present, g++ otherwise.
+# is fatal), warnings as errors, and runs it. Uses clang++-14 when present, g++ otherwise: in CI
+# this is the clang build (clang's warnings, its optimiser at -O2, every suite).
 #
 #   LSUV_SANITIZE_BUILD   build directory (default build-sanitize)
 set -euo pipefail
@@ -11,7 +12,7 @@ if [ ! -d "$build" ]; then
   compiler=g++
   command -v clang++-14 >/dev/null && compiler=clang++-14
   # vptr checks need RTTI, which the library is built without.
-  CXX="$compiler" meson setup "$build" -Dbuildtype=debugoptimized \
+  CXX="$compiler" meson setup "$build" -Dbuildtype=debugoptimized --werror \
     -Db_sanitize=address,undefined -Db_lundef=false \
     -Dcpp_args='-fno-sanitize-recover=all -fno-sanitize=vptr -fno-omit-frame-pointer' \
     -Dcpp_link_args='-fno-sanitize-recover=all' >/dev/null

@@ -211,7 +211,7 @@ void report_unknown_level(const char* text) {
     std::fputs(" ", stderr);
     std::fputs(cpu_level_name(level), stderr);
   }
-  std::fputs(" (the best level the CPU has stays in use)\n", stderr);
+  std::fputs(" (the default level stays in use)\n", stderr);
 }
 
 CpuLevel best_available() {
