@@ -71,33 +71,11 @@ struct I8Avx512Vnni {
   }
 };
 
-// The indirect VNNI convolution where it applies (i8_vnni_conv.hpp), the im2col GEMM otherwise.
-// Moments are the one thing that decides by the epilogue, and a layer's scratch is sized
-// without them: the larger of the two layouts.
-void conv2d_vnni(const Conv2dParams& p, const std::int8_t* input, std::int32_t zero_point,
-                 const std::int8_t* weights, const std::int32_t* bias, std::int8_t* output,
-                 const I8Epilogue& e, void* scratch) {
-  if (p.batch > 0 && p.out_h > 0 && p.out_w > 0 && conv2d_i8_vnni_applies(p, e))
-    conv2d_i8_vnni(p, input, zero_point, weights, bias, output, e, scratch);
-  else
-    conv2d_i8_simd<I8Avx512Vnni>(p, input, zero_point, weights, bias, output, e, scratch);
-}
-
-std::size_t conv2d_vnni_scratch_bytes(const Conv2dParams& p) {
-  const std::size_t gemm = conv2d_i8_simd_scratch_bytes<I8Avx512Vnni>(p);
-  if (!conv2d_i8_vnni_applies(p, I8Epilogue())) return gemm;
-  return max_of(gemm, conv2d_i8_vnni_scratch_bytes(p));
-}
-
-constexpr I8Kernels vnni_table() {
-  I8Kernels k = i8_dense_table<I8Avx512Vnni>();
-  k.conv2d = &conv2d_vnni;
-  k.conv2d_scratch_bytes = &conv2d_vnni_scratch_bytes;
-  return k;
-}
-
 }  // namespace
 
-extern const I8Kernels kI8KernelsAvx512Vnni = vnni_table();
+// The indirect VNNI convolution (i8_vnni_conv.hpp) where it applies, the im2col GEMM otherwise.
+extern const I8Kernels kI8KernelsAvx512Vnni =
+    i8_indirect_table<I8Avx512Vnni, &conv2d_i8_vnni_applies, &conv2d_i8_vnni,
+                      &conv2d_i8_vnni_scratch_bytes>();
 
 }  // namespace lsuv::kernels::simd

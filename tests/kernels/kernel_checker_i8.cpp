@@ -381,6 +381,10 @@ constexpr ConvShape kConvShapes[] = {
     {1, 9, 9, 4, 33, 3, 3, 1, 1, 2, 1, false},
     {1, 3, 7, 12, 64, 1, 1, 1, 0, 1, 1, true},
     {1, 5, 6, 20, 15, 2, 3, 1, 3, 1, 1, true},
+    // The AVX2 indirect path (one group, any channels): a first layer's single channel with
+    // 5-wide odd runs and stride 2 (pixels off its 12-row tile), odd channels with dilation.
+    {2, 12, 12, 1, 8, 5, 5, 2, 1, 1, 1, true},
+    {1, 9, 9, 3, 10, 3, 3, 1, 2, 2, 1, true},
 };
 
 DenseProblem conv_problem(const kernels::Conv2dParams& p, Corner corner, bool bias,

@@ -2,7 +2,7 @@
 // accumulator moments: an indirect GEMM like the float igemm. Each image is encoded once into a
 // zero-point-padded copy (x + 128, the border zero point + 128: the unsigned bytes vpdpbusd
 // takes), so the reduction of every output pixel is a few contiguous runs of that copy (see
-// VnniRuns) reached through pointers, and no im2col is written. A tile is 6 output pixels x 32
+// i8_conv_runs.hpp) reached through pointers, and no im2col is written. A tile is 6 output pixels x 32
 // output channels (12 accumulators; 8 pixels left the compiler short of registers, it spilled a
 // weight vector and measured slower), each quad of input bytes one broadcast per pixel against
 // two vectors of packed weight quads; a block of at most 16 channels takes a 12 x 16 tile. The
@@ -24,6 +24,7 @@
 #include "kernels/fixed_point.hpp"
 #include "kernels/i8_params.hpp"
 #include "kernels/params.hpp"
+#include "kernels/simd/i8_conv_runs.hpp"
 #include "kernels/simd/sizes.hpp"
 
 namespace lsuv::kernels::simd {
@@ -32,56 +33,15 @@ namespace {
 constexpr std::int32_t kVnniRows = 6;         // output pixels of a tile
 constexpr std::int32_t kVnniCols = 32;        // output channels of a tile (two vectors)
 constexpr std::int32_t kVnniNarrowRows = 12;  // output pixels of a one-vector tile
-constexpr std::int32_t kVnniMaxTaps = 64;
-
-// The reduction as runs of contiguous bytes of the padded image: with no horizontal dilation a
-// kernel row's kernel_w pixels of in_c channels are one run (so any channel count works: a run
-// is padded to whole quads with zero weights, and a first layer's 5-pixel rows of one channel
-// are 2 quads, not 25 taps); with dilation each tap is a run, which needs in_c % 4 == 0.
-struct VnniRuns {
-  std::int32_t runs;     // per output pixel
-  std::int32_t length;   // bytes of one run
-  std::int32_t quads;    // quads of one run (length rounded up)
-  std::int32_t per_row;  // runs per kernel row (1, or kernel_w)
-};
-
-constexpr VnniRuns vnni_runs(const Conv2dParams& p) {
-  VnniRuns r{};
-  r.per_row = p.dilation_w == 1 ? 1 : p.kernel_w;
-  r.runs = p.kernel_h * r.per_row;
-  r.length = p.dilation_w == 1 ? p.kernel_w * p.in_c : p.in_c;
-  r.quads = (r.length + 3) / 4;
-  return r;
-}
 
 constexpr bool conv2d_i8_vnni_applies(const Conv2dParams& p, const I8Epilogue& e) {
   return p.groups == 1 && (p.dilation_w == 1 || p.in_c % 4 == 0) &&
-         vnni_runs(p).runs <= kVnniMaxTaps && e.accumulator_moments == nullptr;
+         conv_runs<4>(p).runs <= kIndirectMaxRuns && e.accumulator_moments == nullptr;
 }
 
-// The scratch: packed weights ([column block][k quad][32 columns][4 bytes]), each column's
-// offset (bias less the correction), the encoded padded image (with slack after it for the last
-// run's padding quad, whose weights are zero).
-struct VnniLayout {
-  VnniRuns r;
-  std::int32_t quads;   // all runs' quads
-  std::int32_t blocks;  // column blocks of kVnniCols
-  std::int32_t padded_h, padded_w;
-  std::size_t panel, offsets, image, bytes;
-};
-
-constexpr VnniLayout vnni_layout(const Conv2dParams& p) {
-  VnniLayout l{};
-  l.r = vnni_runs(p);
-  l.quads = l.r.runs * l.r.quads;
-  l.blocks = (p.out_c + kVnniCols - 1) / kVnniCols;
-  l.padded_h = p.in_h + 2 * p.pad_h;
-  l.padded_w = p.in_w + 2 * p.pad_w;
-  l.panel = 0;
-  l.offsets = align_up(static_cast<std::size_t>(l.blocks) * l.quads * kVnniCols * 4);
-  l.image = l.offsets + align_up(static_cast<std::size_t>(l.blocks) * kVnniCols * 4);
-  l.bytes = l.image + align_up(static_cast<std::size_t>(l.padded_h) * l.padded_w * p.in_c + 4);
-  return l;
+// The scratch (i8_conv_runs.hpp): weight quads in blocks of 32 columns, the image in bytes.
+constexpr IndirectLayout vnni_layout(const Conv2dParams& p) {
+  return indirect_layout<4, kVnniCols, 1>(p);
 }
 
 // The zero-masking forms of these intrinsics with every lane selected: the plain ones pass an
@@ -146,12 +106,12 @@ inline __m512i multiply_by_quantized_multiplier16(__m512i x, __m512i multiplier,
 // Packs every column block's weights as vpdpbusd reads them and each column's offset.
 // Run t's byte i is weight row t * length + i (the weights' [kh][kw][in] order is the runs'
 // order); the bytes that pad a run to whole quads get zero weights.
-inline void pack_vnni(const Conv2dParams& p, const VnniLayout& l, const std::int8_t* weights,
+inline void pack_vnni(const Conv2dParams& p, const IndirectLayout& l, const std::int8_t* weights,
                       const std::int32_t* bias, std::int32_t zero_point, std::int8_t* panel,
                       std::int32_t* offsets) {
-  const std::int32_t run_bytes = l.r.quads * 4;
+  const std::int32_t run_bytes = l.r.units * 4;
   for (std::int32_t block = 0; block < l.blocks; ++block) {
-    std::int8_t* dst = panel + static_cast<std::size_t>(block) * l.quads * kVnniCols * 4;
+    std::int8_t* dst = panel + static_cast<std::size_t>(block) * l.units * kVnniCols * 4;
     for (std::int32_t j = 0; j < kVnniCols; ++j) {
       const std::int32_t o = block * kVnniCols + j;
       std::int32_t sum = 0;
@@ -175,32 +135,22 @@ inline void pack_vnni(const Conv2dParams& p, const VnniLayout& l, const std::int
 }
 
 // image (NHWC, in_c channels) as x + 128 into the padded copy, the border as zero point + 128.
-inline void encode_vnni_image(const Conv2dParams& p, const VnniLayout& l, const std::int8_t* image,
+inline void encode_vnni_image(const Conv2dParams& p, const std::int8_t* image,
                               std::int32_t zero_point, std::uint8_t* padded) {
-  const std::size_t row_bytes = static_cast<std::size_t>(l.padded_w) * p.in_c;
-  const std::uint8_t border = static_cast<std::uint8_t>(zero_point + 128);
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (std::int32_t y = 0; y < l.padded_h; ++y) {
-    std::uint8_t* dst = padded + static_cast<std::size_t>(y) * row_bytes;
-    const std::int32_t iy = y - p.pad_h;
-    if (iy < 0 || iy >= p.in_h) {
-      for (std::size_t i = 0; i < row_bytes; ++i) dst[i] = border;
-      continue;
-    }
-    const std::size_t side = static_cast<std::size_t>(p.pad_w) * p.in_c;
-    for (std::size_t i = 0; i < side; ++i) dst[i] = border;
-    const std::int8_t* src = image + static_cast<std::size_t>(iy) * p.in_w * p.in_c;
-    const std::size_t n = static_cast<std::size_t>(p.in_w) * p.in_c;
-    std::size_t i = 0;
-    for (; i + 64 <= n; i += 64)
-      _mm512_storeu_si512(dst + side + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), flip));
-    if (i < n) {
-      const __mmask64 tail = (std::uint64_t{1} << (n - i)) - 1;  // n - i < 64
-      _mm512_mask_storeu_epi8(dst + side + i, tail,
-                              _mm512_xor_si512(_mm512_maskz_loadu_epi8(tail, src + i), flip));
-    }
-    for (std::size_t k = side + n; k < row_bytes; ++k) dst[k] = border;
-  }
+  fill_padded_image(p, image, static_cast<std::uint8_t>(zero_point + 128), padded,
+                    [&](const std::int8_t* src, std::size_t n, std::uint8_t* dst) {
+                      std::size_t i = 0;
+                      for (; i + 64 <= n; i += 64)
+                        _mm512_storeu_si512(dst + i,
+                                            _mm512_xor_si512(_mm512_loadu_si512(src + i), flip));
+                      if (i < n) {
+                        const __mmask64 tail = (std::uint64_t{1} << (n - i)) - 1;  // n - i < 64
+                        _mm512_mask_storeu_epi8(
+                            dst + i, tail,
+                            _mm512_xor_si512(_mm512_maskz_loadu_epi8(tail, src + i), flip));
+                      }
+                    });
 }
 
 // One tile of Rows pixels x Vectors * 16 channels of a column block: `rows` of them stored (the
@@ -252,26 +202,17 @@ void vnni_tile(const std::uint8_t* const* base, const std::size_t* tap_offset, s
 
 // The tiles of one column block over one image's pixels, Rows at a time.
 template <std::int32_t Rows, std::int32_t Vectors>
-void vnni_block(const Conv2dParams& p, const VnniLayout& l, const std::uint8_t* padded,
+void vnni_block(const Conv2dParams& p, const IndirectLayout& l, const std::uint8_t* padded,
                 const std::size_t* tap_offset, const std::int8_t* panel,
                 const std::int32_t* offsets, const I8Epilogue& e, std::int32_t o0,
                 std::int8_t* image_out) {
-  const std::int32_t pixels = p.out_h * p.out_w;
   const std::int32_t cols = min_of(kVnniCols, p.out_c - o0);
-  for (std::int32_t m0 = 0; m0 < pixels; m0 += Rows) {
-    const std::int32_t rows = min_of(Rows, pixels - m0);
-    const std::uint8_t* base[Rows];
-    for (std::int32_t r = 0; r < Rows; ++r) {
-      const std::int32_t m = m0 + min_of(r, rows - 1);
-      const std::int32_t oy = m / p.out_w, ox = m % p.out_w;
-      base[r] = padded + (static_cast<std::size_t>(oy) * p.stride_h * l.padded_w +
-                          static_cast<std::size_t>(ox) * p.stride_w) *
-                             p.in_c;
-    }
-    vnni_tile<Rows, Vectors>(base, tap_offset, l.r.runs, l.r.quads, panel, offsets, e, o0, rows,
-                             cols, image_out + static_cast<std::size_t>(m0) * p.out_c + o0,
-                             static_cast<std::size_t>(p.out_c));
-  }
+  for_each_pixel_tile<Rows>(
+      p, padded, o0, image_out,
+      [&](const std::uint8_t* const* base, std::int32_t rows, std::int8_t* out) {
+        vnni_tile<Rows, Vectors>(base, tap_offset, l.r.runs, l.r.units, panel, offsets, e, o0,
+                                 rows, cols, out, static_cast<std::size_t>(p.out_c));
+      });
 }
 
 inline std::size_t conv2d_i8_vnni_scratch_bytes(const Conv2dParams& p) {
@@ -281,34 +222,25 @@ inline std::size_t conv2d_i8_vnni_scratch_bytes(const Conv2dParams& p) {
 inline void conv2d_i8_vnni(const Conv2dParams& p, const std::int8_t* input, std::int32_t zero_point,
                            const std::int8_t* weights, const std::int32_t* bias,
                            std::int8_t* output, const I8Epilogue& e, void* scratch) {
-  const VnniLayout l = vnni_layout(p);
-  unsigned char* bytes = static_cast<unsigned char*>(scratch);
-  std::int8_t* panel = reinterpret_cast<std::int8_t*>(bytes + l.panel);
-  std::int32_t* offsets = reinterpret_cast<std::int32_t*>(bytes + l.offsets);
-  std::uint8_t* padded = bytes + l.image;
-  pack_vnni(p, l, weights, bias, zero_point, panel, offsets);
-  std::size_t tap_offset[kVnniMaxTaps];
-  for (std::int32_t t = 0; t < l.r.runs; ++t)
-    tap_offset[t] = (static_cast<std::size_t>(t / l.r.per_row) * p.dilation_h * l.padded_w +
-                     static_cast<std::size_t>(t % l.r.per_row) * p.dilation_w) *
-                    p.in_c;
-  const std::size_t image_in = static_cast<std::size_t>(p.in_h) * p.in_w * p.in_c;
-  const std::size_t image_out = static_cast<std::size_t>(p.out_h) * p.out_w * p.out_c;
-  for (std::int32_t n = 0; n < p.batch; ++n) {
-    encode_vnni_image(p, l, input + n * image_in, zero_point, padded);
-    for (std::int32_t block = 0; block < l.blocks; ++block) {
-      const std::int32_t o0 = block * kVnniCols;
-      const std::int8_t* block_panel =
-          panel + static_cast<std::size_t>(block) * l.quads * kVnniCols * 4;
-      // A block of at most 16 channels takes the taller one-vector tile.
-      if (p.out_c - o0 <= 16)
-        vnni_block<kVnniNarrowRows, 1>(p, l, padded, tap_offset, block_panel, offsets + o0, e, o0,
-                                       output + n * image_out);
-      else
-        vnni_block<kVnniRows, 2>(p, l, padded, tap_offset, block_panel, offsets + o0, e, o0,
-                                 output + n * image_out);
-    }
-  }
+  const IndirectLayout l = vnni_layout(p);
+  run_indirect_conv<4, kVnniCols, std::int8_t, std::uint8_t>(
+      p, l, input, output, scratch,
+      [&](std::int8_t* panel, std::int32_t* offsets) {
+        pack_vnni(p, l, weights, bias, zero_point, panel, offsets);
+      },
+      [&](const std::int8_t* image, std::uint8_t* padded) {
+        encode_vnni_image(p, image, zero_point, padded);
+      },
+      [&](std::int32_t block, const std::int8_t* panel, const std::int32_t* offsets,
+          const std::uint8_t* padded, const std::size_t* run_offset, std::int8_t* image_out) {
+        const std::int32_t o0 = block * kVnniCols;
+        // A block of at most 16 channels takes the taller one-vector tile.
+        if (p.out_c - o0 <= 16)
+          vnni_block<kVnniNarrowRows, 1>(p, l, padded, run_offset, panel, offsets, e, o0,
+                                         image_out);
+        else
+          vnni_block<kVnniRows, 2>(p, l, padded, run_offset, panel, offsets, e, o0, image_out);
+      });
 }
 
 }  // namespace
