@@ -10,7 +10,7 @@
 #include "kernels/simd/i8_x86.hpp"
 
 namespace lsuv::kernels::simd {
-extern const I8Kernels kI8KernelsAvx2 = with_pool_add<I8PoolAddAvx2>(
-    i8_indirect_table<I8Avx2, &conv2d_i8_avx2_applies, &conv2d_i8_avx2,
-                      &conv2d_i8_avx2_scratch_bytes>());
+extern const I8Kernels kI8KernelsAvx2 =
+    with_pool_add<I8PoolAddAvx2>(i8_indirect_table<I8Avx2, &conv2d_i8_avx2_applies, &conv2d_i8_avx2,
+                                                   &conv2d_i8_avx2_scratch_bytes>());
 }  // namespace lsuv::kernels::simd

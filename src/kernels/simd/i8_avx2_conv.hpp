@@ -58,8 +58,7 @@ inline void pack_avx2_conv(const Conv2dParams& p, const IndirectLayout& l,
   const std::int32_t run_elements = l.r.units * 2;
   for (std::int32_t block = 0; block < l.blocks; ++block) {
     const std::int32_t width = avx2_block_width(p, block);
-    std::int16_t* dst =
-        panel + static_cast<std::size_t>(block) * l.units * kAvx2ConvBlock * 2;
+    std::int16_t* dst = panel + static_cast<std::size_t>(block) * l.units * kAvx2ConvBlock * 2;
     for (std::int32_t j = 0; j < width; ++j) {
       const std::int32_t o = block * kAvx2ConvBlock + j;
       for (std::int32_t t = 0; t < l.r.runs; ++t)
@@ -81,17 +80,18 @@ inline void pack_avx2_conv(const Conv2dParams& p, const IndirectLayout& l,
 inline void encode_avx2_image(const Conv2dParams& p, const std::int8_t* image,
                               std::int32_t zero_point, std::int16_t* padded) {
   const __m256i z = _mm256_set1_epi16(static_cast<std::int16_t>(zero_point));
-  fill_padded_image(p, image, std::int16_t{0}, padded,
-                    [&](const std::int8_t* src, std::size_t n, std::int16_t* dst) {
-                      std::size_t i = 0;
-                      for (; i + 16 <= n; i += 16)
-                        _mm256_storeu_si256(
-                            reinterpret_cast<__m256i*>(dst + i),
-                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
-                                                 reinterpret_cast<const __m128i*>(src + i))),
-                                             z));
-                      for (; i < n; ++i) dst[i] = static_cast<std::int16_t>(src[i] - zero_point);
-                    });
+  fill_padded_image(
+      p, image, std::int16_t{0}, padded,
+      [&](const std::int8_t* src, std::size_t n, std::int16_t* dst) {
+        std::size_t i = 0;
+        for (; i + 16 <= n; i += 16)
+          _mm256_storeu_si256(
+              reinterpret_cast<__m256i*>(dst + i),
+              _mm256_sub_epi16(
+                  _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))),
+                  z));
+        for (; i < n; ++i) dst[i] = static_cast<std::int16_t>(src[i] - zero_point);
+      });
 }
 
 // 8 lanes of int32 from p, the lanes at and past `lanes` 0.
@@ -106,15 +106,19 @@ inline __m256i load_lanes8(const std::int32_t* p, std::int32_t lanes) {
 // output columns o0 ...; panel holds the block's pairs, Vectors * 8 columns each.
 template <std::int32_t Rows, std::int32_t Vectors>
 void avx2_conv_tile(const std::int16_t* const* corner, const std::size_t* run_offset,
-                    std::int32_t runs, std::int32_t run_pairs, const std::int16_t* panel,
-                    const std::int32_t* offsets, const I8Epilogue& e, std::int32_t o0,
-                    std::int32_t rows, std::int32_t cols, std::int8_t* out,
+                    std::int32_t runs, std::int32_t run_pairs, std::uint64_t skip,
+                    const std::int16_t* panel, const std::int32_t* offsets, const I8Epilogue& e,
+                    std::int32_t o0, std::int32_t rows, std::int32_t cols, std::int8_t* out,
                     std::size_t out_stride) {
   __m256i c[Rows][Vectors];
   for (auto& row : c)
     for (__m256i& v : row) v = _mm256_setzero_si256();
   const std::int16_t* w = panel;
   for (std::int32_t t = 0; t < runs; ++t) {
+    if ((skip >> t) & 1) {
+      w += static_cast<std::size_t>(run_pairs) * 16 * Vectors;
+      continue;
+    }
     const std::int16_t* at[Rows];
     for (std::int32_t r = 0; r < Rows; ++r) at[r] = corner[r] + run_offset[t];
     for (std::int32_t q = 0; q < run_pairs; ++q) {
@@ -139,9 +143,16 @@ void avx2_conv_tile(const std::int16_t* const* corner, const std::size_t* run_of
     const __m256i offset = load8x32(offsets + j0);
     const __m256i multiplier = load_lanes8(e.multiplier + o0 + j0, lanes);
     const __m256i shift = load_lanes8(e.shift + o0 + j0, lanes);
+    // multiply_by_quantized_multiplier8 with its parts hoisted out of the rows, and the left
+    // shift only when a lane has one (a layer's multipliers below one have none).
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i left = _mm256_max_epi32(shift, zero);
+    const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+    const bool any_left = _mm256_testz_si256(left, left) == 0;
     for (std::int32_t r = 0; r < rows; ++r) {
-      __m256i q = multiply_by_quantized_multiplier8(_mm256_add_epi32(c[r][v], offset), multiplier,
-                                                    shift);
+      __m256i a = _mm256_add_epi32(c[r][v], offset);
+      if (any_left) a = saturating_left_shift8(a, left);
+      __m256i q = rounding_high_mul_divide8(a, multiplier, right);
       q = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(q, lo), hi), zp);
       std::int8_t* dst = out + static_cast<std::size_t>(r) * out_stride + j0;
       if (lanes == 8) {
@@ -162,12 +173,13 @@ void avx2_conv_block(const Conv2dParams& p, const IndirectLayout& l, const std::
                      const std::int32_t* offsets, const I8Epilogue& e, std::int32_t o0,
                      std::int8_t* image_out) {
   const std::int32_t cols = min_of(Vectors * 8, p.out_c - o0);
-  for_each_pixel_tile<Rows>(
-      p, padded, o0, image_out,
-      [&](const std::int16_t* const* corner, std::int32_t rows, std::int8_t* out) {
-        avx2_conv_tile<Rows, Vectors>(corner, run_offset, l.r.runs, l.r.units, panel, offsets, e,
-                                      o0, rows, cols, out, static_cast<std::size_t>(p.out_c));
-      });
+  for_each_pixel_tile<Rows>(p, l.r, padded, o0, image_out,
+                            [&](const std::int16_t* const* corner, std::int32_t rows,
+                                std::uint64_t skip, std::int8_t* out) {
+                              avx2_conv_tile<Rows, Vectors>(corner, run_offset, l.r.runs, l.r.units,
+                                                            skip, panel, offsets, e, o0, rows, cols,
+                                                            out, static_cast<std::size_t>(p.out_c));
+                            });
 }
 
 inline std::size_t conv2d_i8_avx2_scratch_bytes(const Conv2dParams& p) {

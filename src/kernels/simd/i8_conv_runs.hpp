@@ -124,18 +124,34 @@ void window_corners(const Conv2dParams& p, const T* padded, std::int32_t m0, std
   }
 }
 
-// Calls tile(corner, rows, out) for one image's output pixels, Rows at a time: corner the
-// tile's window corners (window_corners), rows how many are real, out the output of its first
-// pixel at column o0.
+// The runs (bit t for run t) that lie in the vertical padding for every output pixel from m
+// to m + rows - 1 of an image: they add only encoded zero points, i.e. nothing, and the tiles
+// skip them, as the reference skips such taps.
+inline std::uint64_t padding_runs(const Conv2dParams& p, const ConvRuns& r, std::int32_t m,
+                                  std::int32_t rows) {
+  const std::int32_t first = m / p.out_w * p.stride_h - p.pad_h;
+  const std::int32_t last = (m + rows - 1) / p.out_w * p.stride_h - p.pad_h;
+  std::uint64_t skip = 0;
+  for (std::int32_t t = 0; t < r.runs; ++t) {
+    const std::int32_t dy = t / r.per_row * p.dilation_h;
+    if (last + dy < 0 || first + dy >= p.in_h) skip |= std::uint64_t{1} << t;
+  }
+  return skip;
+}
+
+// Calls tile(corner, rows, skip, out) for one image's output pixels, Rows at a time: corner the
+// tile's window corners (window_corners), rows how many are real, skip its padding_runs, out
+// the output of its first pixel at column o0.
 template <std::int32_t Rows, class T, class Tile>
-void for_each_pixel_tile(const Conv2dParams& p, const T* padded, std::int32_t o0,
+void for_each_pixel_tile(const Conv2dParams& p, const ConvRuns& r, const T* padded, std::int32_t o0,
                          std::int8_t* image_out, Tile tile) {
   const std::int32_t pixels = p.out_h * p.out_w;
   for (std::int32_t m0 = 0; m0 < pixels; m0 += Rows) {
     const std::int32_t rows = min_of(Rows, pixels - m0);
     const T* corner[Rows];
     window_corners<Rows>(p, padded, m0, rows, corner);
-    tile(corner, rows, image_out + static_cast<std::size_t>(m0) * p.out_c + o0);
+    tile(corner, rows, padding_runs(p, r, m0, rows),
+         image_out + static_cast<std::size_t>(m0) * p.out_c + o0);
   }
 }
 

@@ -333,17 +333,16 @@ constexpr I8Kernels i8_dense_table() {
 // Applies(p, epilogue) says so (Indirect, its scratch IndirectScratch) and the im2col GEMM of
 // Isa otherwise. Moments are the one thing that decides by the epilogue, and a layer's scratch
 // is sized without them: the larger of the two layouts.
-using I8Conv2d = void (*)(const Conv2dParams&, const std::int8_t*, std::int32_t,
-                          const std::int8_t*, const std::int32_t*, std::int8_t*,
-                          const I8Epilogue&, void*);
+using I8Conv2d = void (*)(const Conv2dParams&, const std::int8_t*, std::int32_t, const std::int8_t*,
+                          const std::int32_t*, std::int8_t*, const I8Epilogue&, void*);
 using I8Conv2dApplies = bool (*)(const Conv2dParams&, const I8Epilogue&);
 using I8Conv2dScratch = std::size_t (*)(const Conv2dParams&);
 
 template <class Isa, I8Conv2dApplies Applies, I8Conv2d Indirect, I8Conv2dScratch IndirectScratch>
 void conv2d_i8_indirect_or_gemm(const Conv2dParams& p, const std::int8_t* input,
                                 std::int32_t zero_point, const std::int8_t* weights,
-                                const std::int32_t* bias, std::int8_t* output,
-                                const I8Epilogue& e, void* scratch) {
+                                const std::int32_t* bias, std::int8_t* output, const I8Epilogue& e,
+                                void* scratch) {
   if (p.batch > 0 && p.out_h > 0 && p.out_w > 0 && Applies(p, e))
     Indirect(p, input, zero_point, weights, bias, output, e, scratch);
   else

@@ -2,8 +2,8 @@
 // accumulator moments: an indirect GEMM like the float igemm. Each image is encoded once into a
 // zero-point-padded copy (x + 128, the border zero point + 128: the unsigned bytes vpdpbusd
 // takes), so the reduction of every output pixel is a few contiguous runs of that copy (see
-// i8_conv_runs.hpp) reached through pointers, and no im2col is written. A tile is 6 output pixels x 32
-// output channels (12 accumulators; 8 pixels left the compiler short of registers, it spilled a
+// i8_conv_runs.hpp) reached through pointers, and no im2col is written. A tile is 6 output pixels x
+// 32 output channels (12 accumulators; 8 pixels left the compiler short of registers, it spilled a
 // weight vector and measured slower), each quad of input bytes one broadcast per pixel against
 // two vectors of packed weight quads; a block of at most 16 channels takes a 12 x 16 tile. The
 // correction (128 + zero point) x column sum sits in each column's offset with the bias, so the
@@ -138,19 +138,18 @@ inline void pack_vnni(const Conv2dParams& p, const IndirectLayout& l, const std:
 inline void encode_vnni_image(const Conv2dParams& p, const std::int8_t* image,
                               std::int32_t zero_point, std::uint8_t* padded) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  fill_padded_image(p, image, static_cast<std::uint8_t>(zero_point + 128), padded,
-                    [&](const std::int8_t* src, std::size_t n, std::uint8_t* dst) {
-                      std::size_t i = 0;
-                      for (; i + 64 <= n; i += 64)
-                        _mm512_storeu_si512(dst + i,
-                                            _mm512_xor_si512(_mm512_loadu_si512(src + i), flip));
-                      if (i < n) {
-                        const __mmask64 tail = (std::uint64_t{1} << (n - i)) - 1;  // n - i < 64
-                        _mm512_mask_storeu_epi8(
-                            dst + i, tail,
-                            _mm512_xor_si512(_mm512_maskz_loadu_epi8(tail, src + i), flip));
-                      }
-                    });
+  fill_padded_image(
+      p, image, static_cast<std::uint8_t>(zero_point + 128), padded,
+      [&](const std::int8_t* src, std::size_t n, std::uint8_t* dst) {
+        std::size_t i = 0;
+        for (; i + 64 <= n; i += 64)
+          _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), flip));
+        if (i < n) {
+          const __mmask64 tail = (std::uint64_t{1} << (n - i)) - 1;  // n - i < 64
+          _mm512_mask_storeu_epi8(dst + i, tail,
+                                  _mm512_xor_si512(_mm512_maskz_loadu_epi8(tail, src + i), flip));
+        }
+      });
 }
 
 // One tile of Rows pixels x Vectors * 16 channels of a column block: `rows` of them stored (the
@@ -200,19 +199,21 @@ void vnni_tile(const std::uint8_t* const* base, const std::size_t* tap_offset, s
   }
 }
 
-// The tiles of one column block over one image's pixels, Rows at a time.
+// The tiles of one column block over one image's pixels, Rows at a time. Runs in the padding
+// are not skipped: the border's encoded zero point + 128 is part of the offsets' correction.
 template <std::int32_t Rows, std::int32_t Vectors>
 void vnni_block(const Conv2dParams& p, const IndirectLayout& l, const std::uint8_t* padded,
                 const std::size_t* tap_offset, const std::int8_t* panel,
                 const std::int32_t* offsets, const I8Epilogue& e, std::int32_t o0,
                 std::int8_t* image_out) {
   const std::int32_t cols = min_of(kVnniCols, p.out_c - o0);
-  for_each_pixel_tile<Rows>(
-      p, padded, o0, image_out,
-      [&](const std::uint8_t* const* base, std::int32_t rows, std::int8_t* out) {
-        vnni_tile<Rows, Vectors>(base, tap_offset, l.r.runs, l.r.units, panel, offsets, e, o0,
-                                 rows, cols, out, static_cast<std::size_t>(p.out_c));
-      });
+  for_each_pixel_tile<Rows>(p, l.r, padded, o0, image_out,
+                            [&](const std::uint8_t* const* base, std::int32_t rows,
+                                std::uint64_t /*skip*/, std::int8_t* out) {
+                              vnni_tile<Rows, Vectors>(base, tap_offset, l.r.runs, l.r.units, panel,
+                                                       offsets, e, o0, rows, cols, out,
+                                                       static_cast<std::size_t>(p.out_c));
+                            });
 }
 
 inline std::size_t conv2d_i8_vnni_scratch_bytes(const Conv2dParams& p) {

@@ -53,17 +53,22 @@ inline __m256i rounding_high_mul_divide8(__m256i a, __m256i multiplier, __m256i 
   return _mm256_sub_epi32(_mm256_srav_epi32(high, right), _mm256_cmpgt_epi32(remainder, threshold));
 }
 
+// fixed_point.hpp's saturating_left_shift on 8 lanes (each `left` in [0, 31]): the shift lost
+// no bits exactly when shifting back restores x.
+inline __m256i saturating_left_shift8(__m256i x, __m256i left) {
+  const __m256i shifted = _mm256_sllv_epi32(x, left);
+  const __m256i kept = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
+  const __m256i saturated =
+      _mm256_xor_si256(_mm256_set1_epi32(kInt32Max), _mm256_srai_epi32(x, 31));
+  return _mm256_blendv_epi8(saturated, shifted, kept);
+}
+
 // fixed_point.hpp's multiply_by_quantized_multiplier on 8 lanes, bit for bit.
 inline __m256i multiply_by_quantized_multiplier8(__m256i x, __m256i multiplier, __m256i shift) {
   const __m256i zero = _mm256_setzero_si256();
   const __m256i left = _mm256_max_epi32(shift, zero);
   const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-  // saturating_left_shift: the shift lost no bits exactly when shifting back restores x.
-  const __m256i shifted = _mm256_sllv_epi32(x, left);
-  const __m256i kept = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
-  const __m256i saturated =
-      _mm256_xor_si256(_mm256_set1_epi32(kInt32Max), _mm256_srai_epi32(x, 31));
-  return rounding_high_mul_divide8(_mm256_blendv_epi8(saturated, shifted, kept), multiplier, right);
+  return rounding_high_mul_divide8(saturating_left_shift8(x, left), multiplier, right);
 }
 
 // 8 int32 lanes already in [-128, 127] into 8 bytes.
