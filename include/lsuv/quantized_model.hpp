@@ -24,6 +24,7 @@
 #include "lsuv/batch_source.hpp"
 #include "lsuv/layer.hpp"
 #include "lsuv/model.hpp"
+#include "lsuv/running_stats.hpp"
 #include "lsuv/status.hpp"
 #include "lsuv/tensor.hpp"
 
@@ -117,6 +118,14 @@ class QuantizedModel {
   // after it unless last is the last op.
   Status forward_accumulators(const float* input, std::int32_t batch, std::int32_t first,
                               std::int32_t last, kernels::ChannelMoments* moments);
+  // LSUV's pass over an add: forward over the ops before `op` (an add op), then the real sum of
+  // its dequantised inputs, element by element (its pre-activation output: before its
+  // requantisation and any clamp), added to channel_stats (one per output channel). Each input's
+  // term scale * (q - zero_point) is exact in double, so is their sum at any practical ratio of
+  // scales: the same bits at every CPU level and on every architecture. Errors as forward, and
+  // invalid_argument (op not an add, null stats). output() is empty after it.
+  Status forward_add_sum(const float* input, std::int32_t batch, std::int32_t op,
+                         RunningStats* channel_stats);
   BasicTensorView<const std::int8_t> output() const;
   QuantParams output_quant() const;
   // The output of the last forward as floats: count must be its element count.

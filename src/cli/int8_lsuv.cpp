@@ -64,9 +64,6 @@ void run_init_int8(const InitCommand& command) {
     ProgressSource watched(source, "init");
     status = lsuv_initialize(model, watched, options, arena, &report);
   }
-  if (status == Status::unsupported)
-    fail(command.int8 + ": the network has a residual Add, which LSUV in fixed point does not " +
-         "handle yet (unsupported)");
   std::printf(
       "LSUV in fixed point (%s variant) over %d batches, %lld images, %zu bytes of "
       "scratch:\n",

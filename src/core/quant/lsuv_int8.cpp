@@ -49,8 +49,39 @@ Status read_batch(BatchSource& source, std::int32_t b, float* images, std::int32
   return *count < 1 || *count > source.max_batch_size() ? Status::invalid_argument : Status::ok;
 }
 
+bool is_add(const QuantizedModel& model, std::int32_t op) {
+  return model.layer(op).spec.kind == LayerKind::add;
+}
+
+// The most channels one op's statistics take: a conv2d's or linear's outputs, an add's.
+std::int32_t max_channels(const QuantizedModel& model) {
+  std::int32_t widest = 1;
+  for (std::int32_t i = 0; i < model.layer_count(); ++i) {
+    const QuantizedLayer& l = model.layer(i);
+    const std::int32_t c = is_add(model, i) ? l.output.channels : l.channels;
+    if (c > widest) widest = c;
+  }
+  return widest;
+}
+
+// Add op `op`'s real sum of its inputs over every batch: per channel into channel_stats, merged
+// into *tensor.
+Status measure_add(QuantizedModel& model, std::int32_t op, BatchSource& source, float* images,
+                   RunningStats* channel_stats, RunningStats* tensor) {
+  const std::int32_t channels = model.layer(op).output.channels;
+  for (std::int32_t c = 0; c < channels; ++c) channel_stats[c].reset();
+  for (std::int32_t b = 0; b < source.batch_count(); ++b) {
+    std::int32_t n = 0;
+    LSUV_TRY(read_batch(source, b, images, &n));
+    LSUV_TRY(model.forward_add_sum(images, n, op, channel_stats));
+  }
+  tensor->reset();
+  for (std::int32_t c = 0; c < channels; ++c) tensor->merge(channel_stats[c]);
+  return Status::ok;
+}
+
 // Every conv2d and linear op's accumulator statistics over the source, per tensor, into stats
-// (layer_count() entries; other ops reset). moments: total_channels() entries, per_channel:
+// (layer_count() entries; other ops reset), and every add's real sum (measure_add). moments: total_channels() entries, per_channel:
 // max_channels(), images: one batch.
 Status measure_all(QuantizedModel& model, BatchSource& source, float* images,
                    kernels::ChannelMoments* moments, RunningStats* per_channel,
@@ -71,6 +102,9 @@ Status measure_all(QuantizedModel& model, BatchSource& source, float* images,
     for (std::int32_t k = 0; k < c; ++k) stats[i].merge(per_channel[k]);
     cursor += c;
   }
+  for (std::int32_t i = 0; i < model.layer_count(); ++i)
+    if (is_add(model, i))
+      LSUV_TRY(measure_add(model, i, source, images, per_channel, &stats[i]));
   return Status::ok;
 }
 
@@ -81,11 +115,33 @@ Status check_source(const QuantizedModel& model, const BatchSource& source) {
   return Status::ok;
 }
 
-// What LSUV may change of every op: its output's parameters and codes, and (conv2d and linear)
-// the per-channel bias, weight scale, multiplier and shift; never the int8 weights.
+// What LSUV may change of every op: its output's parameters and codes, an add's rescaling, and
+// (conv2d and linear) the per-channel bias, weight scale, multiplier and shift; never the int8
+// weights.
 struct OpState {
   QuantParams quant;
   std::int32_t output_min, output_max;
+  std::int32_t add_multiplier[LayerSpec::kMaxInputs], add_shift[LayerSpec::kMaxInputs];
+  std::int32_t add_output_multiplier, add_output_shift;
+
+  explicit OpState(const QuantizedLayer& l)
+      : quant(l.output_quant),
+        output_min(l.output_min),
+        output_max(l.output_max),
+        add_output_multiplier(l.add_output_multiplier),
+        add_output_shift(l.add_output_shift) {
+    std::memcpy(add_multiplier, l.add_multiplier, sizeof add_multiplier);
+    std::memcpy(add_shift, l.add_shift, sizeof add_shift);
+  }
+  void restore(QuantizedLayer& l) const {
+    l.output_quant = quant;
+    l.output_min = output_min;
+    l.output_max = output_max;
+    std::memcpy(l.add_multiplier, add_multiplier, sizeof add_multiplier);
+    std::memcpy(l.add_shift, add_shift, sizeof add_shift);
+    l.add_output_multiplier = add_output_multiplier;
+    l.add_output_shift = add_output_shift;
+  }
 };
 
 struct Snapshot {
@@ -113,7 +169,7 @@ struct Snapshot {
     std::size_t at = 0;
     for (std::int32_t i = 0; i < model.layer_count(); ++i) {
       const QuantizedLayer& l = model.layer(i);
-      ops[i] = {l.output_quant, l.output_min, l.output_max};
+      ops[i] = OpState(l);
       const std::size_t c = static_cast<std::size_t>(l.channels);
       if (c == 0) continue;
       std::memcpy(bias + at, l.bias, c * sizeof(std::int32_t));
@@ -125,9 +181,7 @@ struct Snapshot {
   }
   void restore_op(QuantizedModel& model, std::int32_t op, std::size_t at) const {
     QuantizedLayer& l = model.mutable_layer(op);
-    l.output_quant = ops[op].quant;
-    l.output_min = ops[op].output_min;
-    l.output_max = ops[op].output_max;
+    ops[op].restore(l);
     const std::size_t c = static_cast<std::size_t>(l.channels);
     if (c == 0) return;
     std::memcpy(l.bias, bias + at, c * sizeof(std::int32_t));
@@ -155,12 +209,7 @@ struct Workspace {
   Snapshot before;  // the model before the layer being normalised
 };
 
-std::int32_t max_channels(const QuantizedModel& model) {
-  std::int32_t widest = 1;
-  for (std::int32_t i = 0; i < model.layer_count(); ++i)
-    if (model.layer(i).channels > widest) widest = model.layer(i).channels;
-  return widest;
-}
+
 
 Status carve(const QuantizedModel& model, const BatchSource& source, Arena& arena, Workspace* ws) {
   const std::size_t widest = static_cast<std::size_t>(max_channels(model));
@@ -190,10 +239,13 @@ class Int8LsuvRun {
   }
   Status pass(std::int32_t op, RunningStats* tensor);
   Status rescale(std::int32_t op, const RunningStats& tensor);
+  bool moved_range(std::int32_t op, const RunningStats& tensor, double* lo, double* hi) const;
   void follow_inputs(std::int32_t op, const RunningStats& tensor);
+  void follow_add(std::int32_t op, const RunningStats& tensor);
   void set_output_range(std::int32_t op, double lo, double hi);
   void follow_input_scales(std::int32_t op);
   LsuvLayerReport* entry_of(std::int32_t op);
+  Status report_adds();
 
   QuantizedModel& model_;
   BatchSource& source_;
@@ -227,19 +279,35 @@ Status Int8LsuvRun::pass(std::int32_t op, RunningStats* tensor) {
 // (`tensor`), as an earlier op's rescale has moved and scaled its input. Without that its range
 // would stay that of the activations before LSUV and clip (or waste) the codes. A constant
 // output keeps its range.
-void Int8LsuvRun::follow_inputs(std::int32_t op, const RunningStats& tensor) {
+bool Int8LsuvRun::moved_range(std::int32_t op, const RunningStats& tensor, double* lo,
+                              double* hi) const {
   const RunningStats& then = ws_.calibrated[op];
-  if (detail::lsuv_is_constant(then) || detail::lsuv_is_constant(tensor)) return;
-  QuantizedLayer& layer = model_.mutable_layer(op);
-  double lo = 0.0, hi = 0.0;
-  detail::quant_range(layer.output_quant, &lo, &hi);
+  if (detail::lsuv_is_constant(then) || detail::lsuv_is_constant(tensor)) return false;
+  detail::quant_range(model_.layer(op).output_quant, lo, hi);
   const double ratio = tensor.stddev() / then.stddev();
+  *lo = tensor.mean() + ratio * (*lo - then.mean());
+  *hi = tensor.mean() + ratio * (*hi - then.mean());
+  return true;
+}
+
+void Int8LsuvRun::follow_inputs(std::int32_t op, const RunningStats& tensor) {
+  double lo = 0.0, hi = 0.0;
+  if (!moved_range(op, tensor, &lo, &hi)) return;
+  QuantizedLayer& layer = model_.mutable_layer(op);
   const double in = input_quant_of(model_, op).scale;
-  set_output_range(op, tensor.mean() + ratio * (lo - then.mean()),
-                   tensor.mean() + ratio * (hi - then.mean()));
+  set_output_range(op, lo, hi);
   for (std::int32_t o = 0; o < layer.channels; ++o)
     detail::requantize_channel(layer, static_cast<std::size_t>(o), in,
                                static_cast<double>(layer.bias[o]) * in * layer.weight_scale[o]);
+  follow_input_scales(op);
+}
+
+// The same for an add, whose statistics are the real sum of its inputs (measure_add): its range
+// follows them, and its input rescaling follows its inputs' scales and its own.
+void Int8LsuvRun::follow_add(std::int32_t op, const RunningStats& tensor) {
+  double lo = 0.0, hi = 0.0;
+  if (moved_range(op, tensor, &lo, &hi)) set_output_range(op, lo, hi);
+  detail::rescale_add_inputs(model_, op);
   follow_input_scales(op);
 }
 
@@ -280,25 +348,31 @@ Status Int8LsuvRun::rescale(std::int32_t op, const RunningStats& tensor) {
   return Status::ok;
 }
 
-// The op's output parameters for real range [lo, hi], cut to the range of a clamp fused into it.
+// The op's output parameters for real range [lo, hi], cut to the range of a clamp fused into it
+// and to an add's own ReLU.
 void Int8LsuvRun::set_output_range(std::int32_t op, double lo, double hi) {
   QuantizedLayer& layer = model_.mutable_layer(op);
   const bool fused = op + 1 < model_.layer_count() && model_.layer(op + 1).fused;
+  const bool add_relu = layer.spec.kind == LayerKind::add && layer.spec.relu;
   float clamp_lo = -INFINITY, clamp_hi = INFINITY;
   if (fused) (void)ops::clamp_range(model_.layer(op + 1).spec, &clamp_lo, &clamp_hi);
   lo = std::fmax(lo, static_cast<double>(clamp_lo));
   hi = std::fmin(hi, static_cast<double>(clamp_hi));
+  if (add_relu) lo = std::fmax(lo, 0.0);
   layer.output_quant = detail::range_quant_params(lo, hi < lo ? lo : hi);
   layer.output_min = -128;
   layer.output_max = 127;
   if (fused)
     detail::clamp_codes(model_.layer(op + 1).spec, layer.output_quant, &layer.output_min,
                         &layer.output_max);
+  if (add_relu && layer.output_min < layer.output_quant.zero_point)
+    layer.output_min = layer.output_quant.zero_point;
 }
 
 // After op `op`'s output scale moved: every later op takes its input's new scale. Ops that keep
 // their input's codes take its parameters; conv2d and linear keep their real bias and weights
-// (from ws_.before, so repeated rescales do not round them again) under the new input scale.
+// (from ws_.before, so repeated rescales do not round them again) under the new input scale; an
+// add keeps its output parameters and rescales its inputs.
 void Int8LsuvRun::follow_input_scales(std::int32_t op) {
   std::size_t at = ws_.before.offset(model_, op + 1);
   for (std::int32_t i = op + 1; i < model_.layer_count(); ++i) {
@@ -318,6 +392,8 @@ void Int8LsuvRun::follow_input_scales(std::int32_t op) {
       layer.output_quant = in;
       layer.output_min = model_.layer(from).output_min;
       layer.output_max = model_.layer(from).output_max;
+    } else if (is_add(model_, i)) {
+      detail::rescale_add_inputs(model_, i);
     } else {
       layer.output_quant = in;
       if (is_clamp(layer.spec.kind))
@@ -330,11 +406,26 @@ LsuvLayerReport* Int8LsuvRun::entry_of(std::int32_t op) {
   return detail::lsuv_entry_of(report_, op, &scratch_entry_);
 }
 
+// Each add's pre-activation output (the sum of its inputs) with the final parameters, as the
+// float LSUV reports it (status measured).
+Status Int8LsuvRun::report_adds() {
+  for (std::int32_t i = 0; i < model_.layer_count(); ++i) {
+    if (!is_add(model_, i)) continue;
+    RunningStats tensor;
+    LSUV_TRY(measure_add(model_, i, source_, ws_.images, ws_.channel_stats, &tensor));
+    LsuvLayerReport* entry = entry_of(i);
+    detail::lsuv_report_after({&tensor, ws_.channel_stats, model_.layer(i).output.channels},
+                              entry);
+    entry->status = LsuvLayerStatus::measured;
+  }
+  return Status::ok;
+}
+
 Status Int8LsuvRun::run() {
   report_.batches = source_.batch_count();
   if (report_.capacity > 0) {
     for (std::int32_t i = 0; i < model_.layer_count(); ++i) {
-      if (!selected(model_, options_, i)) continue;
+      if (!selected(model_, options_, i) && !is_add(model_, i)) continue;
       report_.layers[report_.count] = LsuvLayerReport();
       report_.layers[report_.count++].layer_index = i;
     }
@@ -346,8 +437,15 @@ Status Int8LsuvRun::run() {
   // follows its input (follow_inputs), selected or not.
   bool moved = false;
   for (std::int32_t i = 0; status == Status::ok && i < model_.layer_count(); ++i) {
-    if (model_.layer(i).channels == 0) continue;
     RunningStats tensor;
+    if (is_add(model_, i)) {
+      if (!moved) continue;
+      ws_.before.save(model_);
+      status = measure_add(model_, i, source_, ws_.images, ws_.channel_stats, &tensor);
+      if (status == Status::ok) follow_add(i, tensor);
+      continue;
+    }
+    if (model_.layer(i).channels == 0) continue;
     if (!selected(model_, options_, i)) {
       if (!moved) continue;
       ws_.before.save(model_);
@@ -377,6 +475,7 @@ Status Int8LsuvRun::run() {
                                                                 : Status::non_finite;
     }
   }
+  if (status == Status::ok) status = report_adds();
   if (status == Status::ok) status = model_.check_parameters();
   if (status != Status::ok) {
     ws_.start.restore(model_);
@@ -392,8 +491,6 @@ Status validate(const QuantizedModel& model, const BatchSource& source,
   if (!detail::lsuv_options_valid(options)) return Status::invalid_argument;
   if (lsuv_report_size(model, options) < 0) return Status::invalid_argument;
   if (options.orthonormal_preinit || options.cache == LsuvCache::always) return Status::unsupported;
-  for (std::int32_t i = 0; i < model.layer_count(); ++i)
-    if (model.layer(i).spec.kind == LayerKind::add) return Status::unsupported;
   return check_source(model, source);
 }
 
@@ -403,7 +500,7 @@ std::int32_t lsuv_report_size(const QuantizedModel& model, const LsuvOptions& op
   if (!detail::lsuv_selection_valid(model, options)) return -1;
   std::int32_t entries = 0;
   for (std::int32_t i = 0; i < model.layer_count(); ++i)
-    if (selected(model, options, i)) ++entries;
+    if (selected(model, options, i) || is_add(model, i)) ++entries;
   return entries;
 }
 

@@ -51,4 +51,26 @@ void requantize_channel(QuantizedLayer& layer, std::size_t o, double input_scale
   layer.shift[o] = m.shift;
 }
 
+void rescale_add_inputs(QuantizedModel& model, std::int32_t op) {
+  QuantizedLayer& to = model.mutable_layer(op);
+  double scales[LayerSpec::kMaxInputs] = {};
+  double largest = 0.0;
+  for (std::int32_t k = 0; k < to.input_count; ++k) {
+    const std::int32_t from = to.inputs[k];
+    scales[k] = from < 0 ? model.input_quant().scale : model.layer(from).output_quant.scale;
+    largest = scales[k] > largest ? scales[k] : largest;
+  }
+  const double common = 2.0 * largest;
+  to.add_left_shift = 20;
+  for (std::int32_t k = 0; k < to.input_count; ++k) {
+    const kernels::QuantizedMultiplier m = kernels::quantize_multiplier(scales[k] / common);
+    to.add_multiplier[k] = m.multiplier;
+    to.add_shift[k] = m.shift;
+  }
+  const kernels::QuantizedMultiplier m = kernels::quantize_multiplier(
+      common / (static_cast<double>(1 << to.add_left_shift) * to.output_quant.scale));
+  to.add_output_multiplier = m.multiplier;
+  to.add_output_shift = m.shift;
+}
+
 }  // namespace lsuv::detail

@@ -26,4 +26,8 @@ void clamp_codes(const LayerSpec& clamp, QuantParams q, std::int32_t* lo, std::i
 // accumulator its headroom) and its requantising multiplier and shift to output_quant.
 void requantize_channel(QuantizedLayer& layer, std::size_t o, double input_scale, double real_bias);
 
+// Add op `op`'s rescaling as TFLite's: its inputs (at their current parameters in `model`) to a
+// common scale twice the largest, then the sum to its output_quant.
+void rescale_add_inputs(QuantizedModel& model, std::int32_t op);
+
 }  // namespace lsuv::detail

@@ -98,24 +98,6 @@ void quantize_weights(const Layer& from, QuantParams in, QuantizedLayer& to) {
     detail::requantize_channel(to, o, in.scale, from.bias != nullptr ? from.bias[o] : 0.0);
 }
 
-// TFLite's add: inputs to a common scale twice the largest, then to the output's.
-void add_rescaling(const QuantParams* inputs, std::int32_t count, QuantizedLayer& to) {
-  double largest = 0.0;
-  for (std::int32_t k = 0; k < count; ++k)
-    largest = inputs[k].scale > largest ? inputs[k].scale : largest;
-  const double common = 2.0 * largest;
-  to.add_left_shift = 20;
-  for (std::int32_t k = 0; k < count; ++k) {
-    const kernels::QuantizedMultiplier m = kernels::quantize_multiplier(inputs[k].scale / common);
-    to.add_multiplier[k] = m.multiplier;
-    to.add_shift[k] = m.shift;
-  }
-  const kernels::QuantizedMultiplier m = kernels::quantize_multiplier(
-      common / (static_cast<double>(1 << to.add_left_shift) * to.output_quant.scale));
-  to.add_output_multiplier = m.multiplier;
-  to.add_output_shift = m.shift;
-}
-
 }  // namespace
 
 std::size_t quantize_scratch_bytes(const Model& model, const BatchSource& calibration) {
@@ -197,9 +179,7 @@ Status quantize(Model& model, BatchSource& calibration, const QuantizeOptions& o
       if (has_parameters(kind)) {
         quantize_weights(from, in, to);
       } else {
-        QuantParams inputs[LayerSpec::kMaxInputs];
-        for (std::int32_t k = 0; k < from.input_count; ++k) inputs[k] = quant_of(from.inputs[k]);
-        add_rescaling(inputs, from.input_count, to);
+        detail::rescale_add_inputs(out, i);
       }
     } else if (to.fused) {
       to.output_quant = in;

@@ -375,6 +375,33 @@ Status QuantizedModel::forward_accumulators(const float* input, std::int32_t bat
   return Status::ok;
 }
 
+Status QuantizedModel::forward_add_sum(const float* input, std::int32_t batch, std::int32_t op,
+                                       RunningStats* channel_stats) {
+  if (op < 0 || op >= count_ || layers_[op].spec.kind != LayerKind::add ||
+      channel_stats == nullptr)
+    return Status::invalid_argument;
+  const std::int8_t* q = nullptr;
+  LSUV_TRY(quantize_input(input, batch, &q));
+  run_ops(q, batch, {op - 1, count_, nullptr});
+  const QuantizedLayer& layer = layers_[op];
+  const std::int8_t* codes[LayerSpec::kMaxInputs] = {};
+  QuantParams quant[LayerSpec::kMaxInputs];
+  for (std::int32_t k = 0; k < layer.input_count; ++k) {
+    const std::int32_t from = layer.inputs[k];
+    codes[k] = tensor(from, q);
+    quant[k] = from < 0 ? input_quant_ : layers_[from].output_quant;
+  }
+  const std::size_t channels = static_cast<std::size_t>(layer.output.channels);
+  const std::size_t elements = static_cast<std::size_t>(batch) * layer.output.elements();
+  for (std::size_t e = 0; e < elements; ++e) {
+    double sum = 0.0;
+    for (std::int32_t k = 0; k < layer.input_count; ++k)
+      sum += static_cast<double>(quant[k].scale) * (codes[k][e] - quant[k].zero_point);
+    channel_stats[e % channels].add(sum);
+  }
+  return Status::ok;
+}
+
 BasicTensorView<const std::int8_t> QuantizedModel::output() const {
   if (!bound_ || output_batch_ == 0) return {};
   const std::int32_t last = count_ - 1;
