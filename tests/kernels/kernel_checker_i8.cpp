@@ -385,6 +385,11 @@ constexpr ConvShape kConvShapes[] = {
     // 5-wide odd runs and stride 2 (pixels off its 12-row tile), odd channels with dilation.
     {2, 12, 12, 1, 8, 5, 5, 2, 1, 1, 1, true},
     {1, 9, 9, 3, 10, 3, 3, 1, 2, 2, 1, true},
+    // The AVX2 Winograd path (3x3, stride 1, input channels a multiple of 8): odd output sizes
+    // (partial 2x2 blocks), block counts off its groups of 6, channel tails, no padding.
+    {2, 9, 7, 8, 13, 3, 3, 1, 1, 1, 1, true},
+    {1, 8, 8, 24, 40, 3, 3, 1, 0, 1, 1, false},
+    {1, 11, 12, 16, 16, 3, 3, 1, 2, 1, 1, true},
 };
 
 DenseProblem conv_problem(const kernels::Conv2dParams& p, Corner corner, bool bias,

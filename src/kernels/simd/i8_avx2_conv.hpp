@@ -18,7 +18,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/i8_params.hpp"
 #include "kernels/params.hpp"
@@ -76,12 +75,12 @@ inline void pack_avx2_conv(const Conv2dParams& p, const IndirectLayout& l,
   }
 }
 
-// image (NHWC, in_c channels) centred into int16 in the padded copy, the border 0.
-inline void encode_avx2_image(const Conv2dParams& p, const std::int8_t* image,
+// image (NHWC, in_c channels) centred into int16 in the padded copy of g pixels, the border 0.
+inline void encode_avx2_image(const Conv2dParams& p, PaddedImage g, const std::int8_t* image,
                               std::int32_t zero_point, std::int16_t* padded) {
   const __m256i z = _mm256_set1_epi16(static_cast<std::int16_t>(zero_point));
   fill_padded_image(
-      p, image, std::int16_t{0}, padded,
+      p, g, image, std::int16_t{0}, padded,
       [&](const std::int8_t* src, std::size_t n, std::int16_t* dst) {
         std::size_t i = 0;
         for (; i + 16 <= n; i += 16)
@@ -94,16 +93,31 @@ inline void encode_avx2_image(const Conv2dParams& p, const std::int8_t* image,
       });
 }
 
-// 8 lanes of int32 from p, the lanes at and past `lanes` 0.
-inline __m256i load_lanes8(const std::int32_t* p, std::int32_t lanes) {
-  if (lanes == 8) return load8x32(p);
-  alignas(32) std::int32_t v[8] = {};
-  std::memcpy(v, p, static_cast<std::size_t>(lanes) * sizeof(std::int32_t));
-  return _mm256_load_si256(reinterpret_cast<const __m256i*>(v));
+// c[r][v] += the products of `pairs` int16 pairs from at[r] with the panel's pairs (Vectors * 8
+// columns each, from w on; w moves past them). Unrolled over the tile, so the accumulators stay
+// in registers (GCC 12 otherwise keeps them in memory where this is inlined into a loop).
+template <std::int32_t Rows, std::int32_t Vectors>
+inline void madd_pairs(const std::int16_t* const* at, std::int32_t pairs, const std::int16_t*& w,
+                       __m256i (&c)[Rows][Vectors]) {
+  for (std::int32_t q = 0; q < pairs; ++q) {
+    __m256i wv[Vectors];
+#pragma GCC unroll 4
+    for (std::int32_t v = 0; v < Vectors; ++v)
+      wv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16 * v));
+    w += 16 * Vectors;
+#pragma GCC unroll 16
+    for (std::int32_t r = 0; r < Rows; ++r) {
+      const __m256i x = _mm256_set1_epi32(load_u32(at[r] + 2 * q));
+#pragma GCC unroll 4
+      for (std::int32_t v = 0; v < Vectors; ++v)
+        c[r][v] = _mm256_add_epi32(c[r][v], _mm256_madd_epi16(x, wv[v]));
+    }
+  }
 }
 
 // One tile of Rows pixels x Vectors * 8 channels: `rows` of them stored, `cols` channels of
-// output columns o0 ...; panel holds the block's pairs, Vectors * 8 columns each.
+// output columns o0 ...; panel holds the block's pairs, Vectors * 8 columns each; the runs in
+// `skip` lie in the padding.
 template <std::int32_t Rows, std::int32_t Vectors>
 void avx2_conv_tile(const std::int16_t* const* corner, const std::size_t* run_offset,
                     std::int32_t runs, std::int32_t run_pairs, std::uint64_t skip,
@@ -111,6 +125,7 @@ void avx2_conv_tile(const std::int16_t* const* corner, const std::size_t* run_of
                     std::int32_t o0, std::int32_t rows, std::int32_t cols, std::int8_t* out,
                     std::size_t out_stride) {
   __m256i c[Rows][Vectors];
+#pragma GCC unroll 16
   for (auto& row : c)
     for (__m256i& v : row) v = _mm256_setzero_si256();
   const std::int16_t* w = panel;
@@ -121,48 +136,17 @@ void avx2_conv_tile(const std::int16_t* const* corner, const std::size_t* run_of
     }
     const std::int16_t* at[Rows];
     for (std::int32_t r = 0; r < Rows; ++r) at[r] = corner[r] + run_offset[t];
-    for (std::int32_t q = 0; q < run_pairs; ++q) {
-      __m256i wv[Vectors];
-      for (std::int32_t v = 0; v < Vectors; ++v)
-        wv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16 * v));
-      w += 16 * Vectors;
-      for (std::int32_t r = 0; r < Rows; ++r) {
-        const __m256i x = _mm256_set1_epi32(load_u32(at[r] + 2 * q));
-        for (std::int32_t v = 0; v < Vectors; ++v)
-          c[r][v] = _mm256_add_epi32(c[r][v], _mm256_madd_epi16(x, wv[v]));
-      }
-    }
+    madd_pairs<Rows, Vectors>(at, run_pairs, w, c);
   }
-  const __m256i lo = _mm256_set1_epi32(e.output_min - e.output_zero_point);
-  const __m256i hi = _mm256_set1_epi32(e.output_max - e.output_zero_point);
-  const __m256i zp = _mm256_set1_epi32(e.output_zero_point);
   for (std::int32_t v = 0; v < Vectors; ++v) {
     const std::int32_t j0 = v * 8;
     if (j0 >= cols) break;
     const std::int32_t lanes = min_of(8, cols - j0);
-    const __m256i offset = load8x32(offsets + j0);
-    const __m256i multiplier = load_lanes8(e.multiplier + o0 + j0, lanes);
-    const __m256i shift = load_lanes8(e.shift + o0 + j0, lanes);
-    // multiply_by_quantized_multiplier8 with its parts hoisted out of the rows, and the left
-    // shift only when a lane has one (a layer's multipliers below one have none).
-    const __m256i zero = _mm256_setzero_si256();
-    const __m256i left = _mm256_max_epi32(shift, zero);
-    const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-    const bool any_left = _mm256_testz_si256(left, left) == 0;
-    for (std::int32_t r = 0; r < rows; ++r) {
-      __m256i a = _mm256_add_epi32(c[r][v], offset);
-      if (any_left) a = saturating_left_shift8(a, left);
-      __m256i q = rounding_high_mul_divide8(a, multiplier, right);
-      q = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(q, lo), hi), zp);
-      std::int8_t* dst = out + static_cast<std::size_t>(r) * out_stride + j0;
-      if (lanes == 8) {
-        store_bytes8(q, dst);
-      } else {
-        alignas(8) std::int8_t bytes[8];
-        store_bytes8(q, bytes);
-        std::memcpy(dst, bytes, static_cast<std::size_t>(lanes));
-      }
-    }
+    const Requantizer8 q = requantizer8(offsets + j0, e.multiplier + o0 + j0, e.shift + o0 + j0,
+                                        lanes, e.output_zero_point, e.output_min, e.output_max);
+    for (std::int32_t r = 0; r < rows; ++r)
+      store_lanes8(requantized8(q, c[r][v]), lanes,
+                   out + static_cast<std::size_t>(r) * out_stride + j0);
   }
 }
 
@@ -196,7 +180,7 @@ inline void conv2d_i8_avx2(const Conv2dParams& p, const std::int8_t* input, std:
         pack_avx2_conv(p, l, weights, bias, panel, offsets);
       },
       [&](const std::int8_t* image, std::int16_t* padded) {
-        encode_avx2_image(p, image, zero_point, padded);
+        encode_avx2_image(p, padded_image(p), image, zero_point, padded);
       },
       [&](std::int32_t block, const std::int16_t* panel, const std::int32_t* offsets,
           const std::int16_t* padded, const std::size_t* run_offset, std::int8_t* image_out) {

@@ -155,12 +155,12 @@ void for_each_pixel_tile(const Conv2dParams& p, const ConvRuns& r, const T* padd
   }
 }
 
-// Fills the padded copy of one NHWC image: border rows and columns get `border`, each image
-// row's in_w * in_c elements go through encode_row(source, n, destination).
+// Fills the padded copy of one NHWC image, g.h x g.w pixels (at least padded_image(p); the
+// image starts at row pad_h, column pad_w): the border gets `border`, each image row's
+// in_w * in_c elements go through encode_row(source, n, destination).
 template <class T, class EncodeRow>
-void fill_padded_image(const Conv2dParams& p, const std::int8_t* image, T border, T* padded,
-                       EncodeRow encode_row) {
-  const PaddedImage g = padded_image(p);
+void fill_padded_image(const Conv2dParams& p, PaddedImage g, const std::int8_t* image, T border,
+                       T* padded, EncodeRow encode_row) {
   const std::size_t row_elements = static_cast<std::size_t>(g.w) * p.in_c;
   const std::size_t side = static_cast<std::size_t>(p.pad_w) * p.in_c;
   const std::size_t n = static_cast<std::size_t>(p.in_w) * p.in_c;

@@ -139,7 +139,7 @@ inline void encode_vnni_image(const Conv2dParams& p, const std::int8_t* image,
                               std::int32_t zero_point, std::uint8_t* padded) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   fill_padded_image(
-      p, image, static_cast<std::uint8_t>(zero_point + 128), padded,
+      p, padded_image(p), image, static_cast<std::uint8_t>(zero_point + 128), padded,
       [&](const std::int8_t* src, std::size_t n, std::uint8_t* dst) {
         std::size_t i = 0;
         for (; i + 64 <= n; i += 64)

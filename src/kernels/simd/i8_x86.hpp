@@ -80,6 +80,61 @@ inline void store_bytes8(__m256i v, std::int8_t* out) {
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out), both);
 }
 
+// 8 lanes of int32 from p, the lanes at and past `lanes` (1..8) 0: no read beyond them.
+inline __m256i load_lanes8(const std::int32_t* p, std::int32_t lanes) {
+  if (lanes == 8) return load8x32(p);
+  alignas(32) std::int32_t v[8] = {};
+  std::memcpy(v, p, static_cast<std::size_t>(lanes) * sizeof(std::int32_t));
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(v));
+}
+
+// The first `lanes` (1..8) of 8 int32 lanes already in [-128, 127] into bytes.
+inline void store_lanes8(__m256i v, std::int32_t lanes, std::int8_t* out) {
+  if (lanes == 8) {
+    store_bytes8(v, out);
+    return;
+  }
+  alignas(8) std::int8_t bytes[8];
+  store_bytes8(v, bytes);
+  std::memcpy(out, bytes, static_cast<std::size_t>(lanes));
+}
+
+// The requantising epilogue of 8 output channels, set up once for many accumulators of them:
+// each channel's offset (the bias, added first), multiplier and shift, and the output range
+// less the zero point. multiply_by_quantized_multiplier8's shifts are computed once, and its
+// saturating left shift runs only when a lane has one (multipliers below one have none).
+struct Requantizer8 {
+  __m256i offset, multiplier, left, right, lo, hi, zero_point;
+  bool any_left;
+};
+
+// offset, multiplier and shift hold `lanes` (1..8) channels.
+inline Requantizer8 requantizer8(const std::int32_t* offset, const std::int32_t* multiplier,
+                                 const std::int32_t* shift, std::int32_t lanes,
+                                 std::int32_t zero_point, std::int32_t lo, std::int32_t hi) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i s = load_lanes8(shift, lanes);
+  Requantizer8 q;
+  q.offset = load_lanes8(offset, lanes);
+  q.multiplier = load_lanes8(multiplier, lanes);
+  q.left = _mm256_max_epi32(s, zero);
+  q.right = _mm256_max_epi32(_mm256_sub_epi32(zero, s), zero);
+  q.lo = _mm256_set1_epi32(lo - zero_point);
+  q.hi = _mm256_set1_epi32(hi - zero_point);
+  q.zero_point = _mm256_set1_epi32(zero_point);
+  q.any_left = _mm256_testz_si256(q.left, q.left) == 0;
+  return q;
+}
+
+// The output codes of 8 accumulators: offset, requantise, clamp, add the zero point (clamping
+// to [lo - zp, hi - zp] before adding zp is the reference's clamp of the exact sum).
+inline __m256i requantized8(const Requantizer8& q, __m256i acc) {
+  __m256i a = _mm256_add_epi32(acc, q.offset);
+  if (q.any_left) a = saturating_left_shift8(a, q.left);
+  const __m256i v = rounding_high_mul_divide8(a, q.multiplier, q.right);
+  return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, q.lo), q.hi), q.zero_point);
+}
+
 // The epilogue of 8 accumulators into 8 bytes: requantise, add the zero point, clamp. Clamping
 // to [lo - zp, hi - zp] before adding zp is the reference's clamp of the exact sum.
 inline void requantize8(const std::int32_t* acc, const std::int32_t* multiplier,
